@@ -1,0 +1,77 @@
+"""Common start-up of every stack node (ROS adapter): robot/mode/config params, robot config,
+topics, a diagnostics heartbeat, and a ``main`` that spins with a multi-threaded executor and
+exits cleanly on Ctrl-C."""
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Callable
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+from vla_common.config import ConfigError, load_robot_config, load_topics
+from vla_common.ros_qos import STREAM
+
+
+class StackNode(Node):
+    """Base of the stack's nodes: reads ``robot``, ``mode``, ``config_dir``; loads config.
+
+    Subclasses call ``self.publish_diagnostics(level, message, values)`` from a timer; the
+    safety supervisor uses these messages as each node's heartbeat.
+    """
+
+    def __init__(self, default_name: str, **kwargs):
+        super().__init__(default_name, **kwargs)
+        self.robot_name = self.declare_parameter("robot", "franka").value
+        self.mode = self.declare_parameter("mode", "sim").value
+        self.config_dir = self.declare_parameter("config_dir", "").value or None
+        self.robot = load_robot_config(self.robot_name, self.mode, self.config_dir)
+        self.topics = load_topics(self.config_dir)
+        self._diag_pub = self.create_publisher(DiagnosticArray, self.topics.diagnostics, STREAM)
+
+    def publish_diagnostics(self, level: int, message: str, values: dict[str, object]) -> None:
+        st = DiagnosticStatus(level=bytes([level]), name=self.get_name(), message=message,
+                              hardware_id=self.robot_name,
+                              values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        arr = DiagnosticArray(status=[st])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(arr)
+
+
+OK, WARN, ERROR, STALE = 0, 1, 2, 3  # diagnostic_msgs/DiagnosticStatus levels
+
+
+def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 3) -> int:
+    """Create the node, spin it on a multi-threaded executor, shut down cleanly.
+
+    A configuration error is printed as one clear line and gives exit code 2; anything else
+    unexpected prints the traceback and gives 1. Ctrl-C/SIGTERM give 0.
+    """
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = None
+    rc = 0
+    try:
+        node = factory()
+        ex = MultiThreadedExecutor(num_threads=threads)
+        ex.add_node(node)
+        ex.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        rc = 2
+    except Exception:  # noqa: BLE001 - last resort: say what happened, exit non-zero
+        traceback.print_exc()
+        rc = 1
+    finally:
+        if node is not None:
+            try:
+                node.destroy_node()
+            except Exception:  # noqa: BLE001
+                pass
+        if rclpy.ok():
+            rclpy.try_shutdown()
+    return rc
