@@ -1,0 +1,72 @@
+"""What a stack run did, from counts and times the monitor collected (ROS-free)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vla_common.timing import RateMeter, RollingStats
+
+# The data path of the stack, in order: every stage must see messages for a run to count.
+PIPELINE = ("joint_states", "camera", "latent", "action_chunk", "action",
+            "controller_command", "gated_command")
+
+
+@dataclass
+class StageStats:
+    """Arrivals of one topic group, timed with the monitor's (sim) clock."""
+    rate: RateMeter = field(default_factory=RateMeter)
+
+    @property
+    def count(self) -> int:
+        return self.rate.count
+
+
+@dataclass
+class RunRecord:
+    stages: dict[str, StageStats] = field(default_factory=lambda: {s: StageStats() for s in PIPELINE})
+    latent_compute_s: RollingStats = field(default_factory=RollingStats)
+    chunk_inference_s: RollingStats = field(default_factory=RollingStats)
+    first_positions: np.ndarray | None = None
+    last_positions: np.ndarray | None = None
+    max_joint_travel_rad: float = 0.0
+    safety_states: list[str] = field(default_factory=list)
+    task: dict = field(default_factory=dict)
+    chunks_conditioned_on_latent: int = 0  # chunks whose latent_stamp is set
+
+    def on_positions(self, q: np.ndarray) -> None:
+        if self.first_positions is None:
+            self.first_positions = q.copy()
+        self.last_positions = q
+        self.max_joint_travel_rad = max(self.max_joint_travel_rad,
+                                        float(np.max(np.abs(q - self.first_positions))))
+
+    def on_safety_state(self, name: str) -> None:
+        if not self.safety_states or self.safety_states[-1] != name:
+            self.safety_states.append(name)
+
+
+def summarize(rec: RunRecord, moved_threshold_rad: float = 1e-3) -> dict:
+    """A JSON-able summary; ``data_flowed`` is true when every stage saw messages and a joint
+    moved by more than ``moved_threshold_rad``."""
+    stages = {}
+    for name, st in rec.stages.items():
+        p = st.rate.periods_s
+        stages[name] = {"count": st.count, "rate_hz": round(st.rate.rate_hz(), 2),
+                        "period_p99_ms": round(p.percentile(99) * 1e3, 3) if len(p) else None}
+    missing = [s for s in PIPELINE if rec.stages[s].count == 0]
+    moved = rec.max_joint_travel_rad > moved_threshold_rad
+    ms = lambda s: {k: (round(v * 1e3, 3) if k != "n" else int(v)) for k, v in s.summary().items()}  # noqa: E731
+    missing += [] if rec.chunks_conditioned_on_latent else ["latent->action_chunk"]
+    return {
+        "stages": stages,
+        "missing_stages": missing,
+        "joints_moved": moved,
+        "max_joint_travel_rad": round(rec.max_joint_travel_rad, 5),
+        "latent_compute_ms": ms(rec.latent_compute_s),
+        "chunk_inference_ms": ms(rec.chunk_inference_s),
+        "chunks_conditioned_on_latent": rec.chunks_conditioned_on_latent,
+        "safety_states": rec.safety_states,
+        "task": rec.task,
+        "data_flowed": not missing and moved,
+    }
