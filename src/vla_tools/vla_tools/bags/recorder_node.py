@@ -1,0 +1,127 @@
+"""vla_recorder: records the stack's topics into a rosbag2 MCAP bag (ROS adapter).
+
+Raw (serialized) subscriptions, reliable keep-last ``qos_depth``; a writer thread does the disk
+work; received vs written counts are printed at the end and stored in metadata custom_data.
+Run: ``vla-record --ros-args -p output_dir:=/tmp/run1 -p max_duration_s:=10``.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from vla_common.ros_node_base import OK, WARN, StackNode, run_node
+from vla_common.ros_params import declare_config
+from vla_tools.bags.recorder import RecorderConfig, RecordingSession
+from vla_tools.bags.ros_types import message_class
+from vla_tools.bags.topics import CLOCK, parse_extra_topics, select_topics, stack_topics
+from vla_tools.bags.writer import BagWriter, WriterConfig
+
+
+class RecorderNode(StackNode):
+    def __init__(self):
+        super().__init__("vla_recorder")
+        self.cfg = declare_config(self, RecorderConfig)
+        c = self.cfg
+        specs = stack_topics(self.robot, self.topics, include_clock=c.record_clock)
+        specs = select_topics(specs, c.topics, c.exclude_topics) + parse_extra_topics(c.extra_topics)
+        if not c.record_clock:
+            specs = [s for s in specs if s.name != CLOCK.name]
+        if not specs:
+            raise ValueError("recorder: topic selection is empty")
+        out = c.output_dir or time.strftime(
+            f"bags/{self.robot_name}_{self.mode}_%Y%m%d_%H%M%S", time.gmtime())
+        writer = BagWriter(out, WriterConfig(
+            split_max_bytes=int(c.split_max_size_mb * 1e6),
+            split_max_duration_s=c.split_max_duration_s, compression=c.compression))
+        writer.set_custom_data("robot", self.robot_name)
+        writer.set_custom_data("mode", self.mode)
+        self.session = RecordingSession(writer, specs)
+        self._classes = {s.name: message_class(s.msgtype) for s in specs}
+        self._specs = {s.name: s for s in specs}
+        self._best_effort: set[str] = set()
+        self._subs = {}
+        self._group = ReentrantCallbackGroup()
+        for s in specs:
+            self._subscribe(s.name, reliable=True)
+        self.session.start()
+        timers = MutuallyExclusiveCallbackGroup()
+        self.create_timer(c.heartbeat_period_s, self._heartbeat, callback_group=timers)
+        self.create_timer(1.0, self._check_graph, callback_group=timers)
+        self._last_report = time.monotonic()
+        self._done = threading.Event()
+        if c.max_duration_s > 0:
+            threading.Timer(c.max_duration_s, self._finish).start()
+        self.get_logger().info(f"recording {len(specs)} topics to {writer.path}")
+
+    def _subscribe(self, topic: str, reliable: bool) -> None:
+        spec = self._specs[topic]
+        qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=self.cfg.qos_depth,
+            reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL if spec.latched
+            else DurabilityPolicy.VOLATILE)
+        clock, on_msg = self.get_clock(), self.session.on_message
+
+        def cb(data: bytes, topic=topic) -> None:
+            on_msg(topic, clock.now().nanoseconds, data)
+
+        events = SubscriptionEventCallbacks(
+            message_lost=lambda info, topic=topic: self.session.on_lost(topic,
+                                                                        info.total_count_change))
+        try:
+            sub = self.create_subscription(self._classes[topic], topic, cb, qos, raw=True,
+                                           callback_group=self._group, event_callbacks=events)
+        except Exception:  # noqa: BLE001 - middleware without message-lost events
+            sub = self.create_subscription(self._classes[topic], topic, cb, qos, raw=True,
+                                           callback_group=self._group)
+        if topic in self._subs:
+            self.destroy_subscription(self._subs[topic])
+        self._subs[topic] = sub
+
+    def _check_graph(self) -> None:
+        """A reliable subscription never matches a best-effort publisher: switch, and say so."""
+        for topic in list(self._subs):
+            if topic in self._best_effort:
+                continue
+            infos = self.get_publishers_info_by_topic(topic)
+            if any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos):
+                self.get_logger().warning(f"{topic} has a best-effort publisher: recording it "
+                                          "best effort (losses on the wire cannot be counted)")
+                self._best_effort.add(topic)
+                self._subscribe(topic, reliable=False)
+
+    def _heartbeat(self) -> None:
+        r = self.session.report()
+        level = OK if r.dropped == 0 and not r.error else WARN
+        self.publish_diagnostics(level, r.error or "recording",
+                                 {"received": r.received, "written": r.written,
+                                  "dropped": r.dropped, "backlog": self.session.backlog})
+        if time.monotonic() - self._last_report > self.cfg.report_period_s:
+            self._last_report = time.monotonic()
+            self.get_logger().info(f"received {r.received} written {r.written} "
+                                   f"backlog {self.session.backlog}")
+
+    def _finish(self) -> None:
+        self.get_logger().info("max_duration_s reached, stopping")
+        rclpy.try_shutdown(context=self.context)
+
+    def destroy_node(self):
+        first = not self.session.closed
+        report = self.session.stop()
+        if first:
+            print(report.text(), flush=True)
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    return run_node(RecorderNode, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
