@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 
-class ModelFileError(RuntimeError):
+class ModelFileError(ValueError):
     """A robot model file is missing or cannot be compiled by MuJoCo."""
 
 

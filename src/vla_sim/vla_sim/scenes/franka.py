@@ -176,3 +176,36 @@ def load_franka_model(urdf_path: str | os.PathLike | None = None) -> mujoco.MjMo
         return mujoco.MjModel.from_xml_string(xml)
     except ValueError as e:
         raise ModelFileError(f"MuJoCo could not compile the Franka scene: {e}") from e
+
+
+# PD gains of the simulated joint position controller (N m/rad, N m s/rad): stiff on the big
+# joints, softer on the wrist whose drives saturate at 12 N m.
+KP = (600.0, 600.0, 600.0, 600.0, 250.0, 150.0, 50.0)
+KD = (50.0, 50.0, 50.0, 50.0, 30.0, 25.0, 15.0)
+
+
+def franka_scene_spec(robot_cfg, urdf_path: str | os.PathLike | None = None):
+    """SceneSpec of the Franka table-top scene for ``robot_cfg`` (a vla_common RobotConfig).
+
+    Raises:
+        ModelFileError: missing/corrupt model files.
+        ValueError: the config names joints the model does not have.
+    """
+    import numpy as np
+
+    from vla_sim.scene_spec import GripperSpec, SceneSpec
+    model = load_franka_model(urdf_path)
+    arm = robot_cfg.arms[0]
+    for j in arm.joints:
+        if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, j) < 0:
+            raise ValueError(f"config joint '{j}' is not in the Franka model")
+    g = arm.gripper
+    grip = GripperSpec(name=g.name, joints=FINGER_JOINTS, actuator="gripper", qpos_per_width=(0.5, 0.5),
+                       ctrl_per_width=0.5, width_min_m=g.width_min_m, width_max_m=g.width_max_m,
+                       speed_max_m_s=g.speed_max_m_s)
+    return SceneSpec(model=model, arm_joints=tuple(arm.joints), arm_mj_joints=tuple(arm.joints),
+                     arm_actuators=tuple(arm.joints), kp=np.array(KP), kd=np.array(KD),
+                     grippers=(grip,), cameras={"scene": "scene", "wrist": "wrist"},
+                     tcp_sites={arm.name: "tcp"}, home_q=np.asarray(arm.home_rad, float),
+                     command_names=tuple(robot_cfg.command_names),
+                     arm_of_joint={j: arm.name for j in arm.joints})

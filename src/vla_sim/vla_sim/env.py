@@ -1,0 +1,304 @@
+"""SimEnv: the ROS-free simulator core (MuJoCo physics, joint controllers, tasks, rendering).
+
+The bridge node, the scripted experts, the demo recorder and the tests all drive this object.
+Arm joints are torque-driven motors; the simulated ros2_control position controller is a PD
+(gravity is compensated by the model, as the real arms do in firmware). Each command output of
+the robot config (one forward command controller) has a ``CommandGate``; when its commands go
+stale the arm joints hold the position they had at that moment (PD, damped) and grippers keep
+their last target (so a held object is not dropped).
+"""
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+import mujoco
+import numpy as np
+
+from vla_sim.command_gate import CommandError, CommandGate, GateSpec
+from vla_sim.scene_spec import SceneSpec
+from vla_sim.tasks import Task, TaskContext
+
+SETTLE_STEPS = 50  # physics steps after a reset so objects rest on the table (time not advanced)
+
+
+class SimEnv:
+    """One simulated robot scene with tasks.
+
+    Args:
+        spec: compiled scene and name mapping.
+        outputs: the robot's command outputs (forward command controllers), in config order.
+        tasks: task name -> Task.
+        command_timeout_s: commands older than this (sim time) are stale -> hold.
+    Raises:
+        ValueError: outputs name unknown joints, or an effort output includes a gripper.
+    """
+
+    def __init__(self, spec: SceneSpec, outputs: Sequence[GateSpec], tasks: dict[str, Task],
+                 command_timeout_s: float = 0.1):
+        self.spec = spec
+        self.model = spec.model
+        self.data = mujoco.MjData(self.model)
+        self.tasks = dict(tasks)
+        self.lock = threading.RLock()
+        m = self.model
+        jid = [self._id(mujoco.mjtObj.mjOBJ_JOINT, n) for n in spec.arm_mj_joints]
+        self._arm_qadr = np.array([m.jnt_qposadr[j] for j in jid])
+        self._arm_vadr = np.array([m.jnt_dofadr[j] for j in jid])
+        self._arm_act = np.array([self._id(mujoco.mjtObj.mjOBJ_ACTUATOR, n) for n in spec.arm_actuators])
+        self._arm_range = m.jnt_range[jid].copy()
+        self._grip = []
+        for g in spec.grippers:
+            fj = [self._id(mujoco.mjtObj.mjOBJ_JOINT, n) for n in g.joints]
+            self._grip.append((g, np.array([m.jnt_qposadr[j] for j in fj]),
+                               np.array([m.jnt_dofadr[j] for j in fj]),
+                               self._id(mujoco.mjtObj.mjOBJ_ACTUATOR, g.actuator)))
+        self.command_names = spec.command_names
+        self._arm_index = {n: i for i, n in enumerate(spec.arm_joints)}
+        self._grip_index = {g.name: i for i, g in enumerate(spec.grippers)}
+        known = set(self._arm_index) | set(self._grip_index)
+        self.gates: list[CommandGate] = []
+        for o in outputs:
+            unknown = [j for j in o.joints if j not in known]
+            if unknown:
+                raise ValueError(f"{o.topic}: joints {unknown} are not in the simulated robot")
+            if o.interface == "effort" and any(j in self._grip_index for j in o.joints):
+                raise ValueError(f"{o.topic}: grippers take position (width) commands only")
+            self.gates.append(CommandGate(o, command_timeout_s))
+        self._hold_q = spec.home_q.astype(float).copy()
+        self._holding = [True] * len(self.gates)
+        self._grip_goal = np.array([g.width_max_m for g in spec.grippers])
+        self._grip_target = self._grip_goal.copy()
+        self.task: Task | None = None
+        self.task_params: dict = {}
+        self.instruction = ""
+        self.seed = 0
+        self.episode_start_s = 0.0
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        self._ctx = TaskContext(self.model, self.data)
+        self._nominal_cam = (m.cam_pos.copy(), m.cam_quat.copy())
+        self._nominal_light = (m.light_diffuse.copy(), m.light_dir.copy())
+        self.reset(next(iter(self.tasks)) if self.tasks else None, 0)
+
+    def _id(self, kind, name: str) -> int:
+        i = mujoco.mj_name2id(self.model, kind, name)
+        if i < 0:
+            raise ValueError(f"'{name}' not found in the MuJoCo model")
+        return i
+
+    # ----------------------------------------------------------------------------- state
+    @property
+    def time_s(self) -> float:
+        return float(self.data.time)
+
+    @property
+    def dt_s(self) -> float:
+        return float(self.model.opt.timestep)
+
+    def arm_q(self) -> np.ndarray:
+        return self.data.qpos[self._arm_qadr].copy()
+
+    def gripper_widths(self) -> np.ndarray:
+        return np.array([float(np.mean(self.data.qpos[qa] / g.qpos_per_width)) for g, qa, _, _ in self._grip])
+
+    def _by_command_names(self, arm: np.ndarray, grip: np.ndarray) -> np.ndarray:
+        out = np.empty(len(self.command_names))
+        for k, n in enumerate(self.command_names):
+            out[k] = arm[self._arm_index[n]] if n in self._arm_index else grip[self._grip_index[n]]
+        return out
+
+    def joint_positions(self) -> np.ndarray:
+        """Arm joint positions (rad) and gripper widths (m) in ``command_names`` order."""
+        return self._by_command_names(self.arm_q(), self.gripper_widths())
+
+    def joint_velocities(self) -> np.ndarray:
+        gv = np.array([float(np.mean(self.data.qvel[va] / g.qpos_per_width)) for g, _, va, _ in self._grip])
+        return self._by_command_names(self.data.qvel[self._arm_vadr], gv)
+
+    def joint_efforts(self) -> np.ndarray:
+        """Actuator torques (N m) of the arm joints, gripper actuator force (N)."""
+        f = self.data.actuator_force
+        return self._by_command_names(f[self._arm_act], np.array([f[a] for *_, a in self._grip]))
+
+    def snapshot(self) -> dict[str, np.ndarray | float]:
+        """Full physics state (copies) for reproducibility checks and logging."""
+        return {"time": self.time_s, "qpos": self.data.qpos.copy(), "qvel": self.data.qvel.copy(),
+                "geom_rgba": self.model.geom_rgba.copy(), "cam_pos": self.model.cam_pos.copy(),
+                "light_diffuse": self.model.light_diffuse.copy()}
+
+    # ----------------------------------------------------------------------------- tasks
+    def reset(self, task: str | None = None, seed: int = 0, split: str = "train") -> str:
+        """Reset the scene to ``task`` (None/"": keep the current task) with ``seed``.
+
+        Returns:
+            The instruction sampled for this episode (``split``: "train" or "heldout" phrasings).
+        Raises:
+            KeyError: unknown task name.
+        """
+        from vla_sim.instructions import sample_instruction
+        with self.lock:
+            if task:
+                if task not in self.tasks:
+                    raise KeyError(f"unknown task '{task}'; known: {sorted(self.tasks)}")
+                self.task = self.tasks[task]
+            t_keep = self.data.time
+            mujoco.mj_resetData(self.model, self.data)
+            rng = np.random.default_rng(int(seed))
+            q0 = self.spec.home_q + rng.uniform(-0.05, 0.05, size=self.spec.home_q.shape)
+            q0 = np.clip(q0, self._arm_range[:, 0], self._arm_range[:, 1])
+            self.data.qpos[self._arm_qadr] = q0
+            for gi, (g, qa, _, _) in enumerate(self._grip):
+                self._set_gripper_qpos(gi, g.width_max_m)
+            self._randomize_render(rng)
+            self.task_params = self.task.reset(self._ctx, rng) if self.task else {}
+            self.instruction = (sample_instruction(self.task.name, self.task_params, rng, split)
+                                if self.task else "")
+            self.seed = int(seed)
+            for gate in self.gates:
+                gate.clear()
+            self._holding = [True] * len(self.gates)
+            self._hold_q = q0.copy()
+            self._grip_goal = self.gripper_widths()
+            self._grip_target = self._grip_goal.copy()
+            mujoco.mj_forward(self.model, self.data)
+            for _ in range(SETTLE_STEPS):
+                self._control()
+                mujoco.mj_step(self.model, self.data)
+            self.data.time = t_keep
+            self.episode_start_s = t_keep
+            if self.task:
+                self.task.after_settle(self._ctx, self.task_params)
+            return self.instruction
+
+    def _set_gripper_qpos(self, gi: int, width: float) -> None:
+        g, qa, _, _ = self._grip[gi]
+        self.data.qpos[qa] = width * np.asarray(g.qpos_per_width)
+
+    def _randomize_render(self, rng: np.random.Generator) -> None:
+        m = self.model
+        cp, cq = self._nominal_cam
+        m.cam_pos[:] = cp + rng.uniform(-0.02, 0.02, size=cp.shape)
+        q = cq + rng.uniform(-0.01, 0.01, size=cq.shape)
+        m.cam_quat[:] = q / np.linalg.norm(q, axis=1, keepdims=True)
+        ld, ldir = self._nominal_light
+        m.light_diffuse[:] = np.clip(ld * rng.uniform(0.7, 1.3), 0, 1)
+        dj = ldir + rng.uniform(-0.2, 0.2, size=ldir.shape)
+        m.light_dir[:] = dj / np.linalg.norm(dj, axis=1, keepdims=True)
+        m.vis.headlight.ambient[:] = rng.uniform(0.2, 0.4)
+
+    def success(self) -> bool:
+        with self.lock:
+            return bool(self.task.success(self._ctx, self.task_params)) if self.task else False
+
+    def task_state(self) -> dict:
+        """JSON-able task state: task, instruction, seed, success, episode time, parameters."""
+        return {"task": self.task.name if self.task else "", "instruction": self.instruction,
+                "seed": self.seed, "success": self.success(),
+                "episode_time_s": round(self.time_s - self.episode_start_s, 4),
+                "params": self.task_params}
+
+    # ----------------------------------------------------------------------------- commands
+    def submit(self, output_index: int, values, now_s: float | None = None) -> None:
+        """Store a command for command output ``output_index`` (its joint order).
+
+        Raises:
+            CommandError: wrong length or non-finite values; the previous command stays.
+        """
+        with self.lock:
+            self.gates[output_index].submit(values, self.time_s if now_s is None else now_s)
+
+    def apply_command(self, names: Sequence[str], values, interface: str = "position",
+                      now_s: float | None = None) -> None:
+        """Command joints by name: ``names`` must be exactly the joints of one command output.
+
+        Raises:
+            CommandError: unknown joint names, no output with these joints and interface,
+                wrong length or non-finite values.
+        """
+        names = list(names)
+        vals = np.asarray(values, dtype=float).reshape(-1)
+        if len(names) != vals.shape[0]:
+            raise CommandError(f"{len(names)} names but {vals.shape[0]} values")
+        unknown = [n for n in names if n not in self.command_names]
+        if unknown:
+            raise CommandError(f"unknown joints {unknown}; known: {list(self.command_names)}")
+        for i, g in enumerate(self.gates):
+            if set(g.spec.joints) == set(names) and len(names) == len(g.spec.joints):
+                if g.spec.interface != interface:
+                    raise CommandError(f"joints {names} take '{g.spec.interface}' commands, not '{interface}'")
+                order = [names.index(j) for j in g.spec.joints]
+                self.submit(i, vals[order], now_s)
+                return
+        raise CommandError(f"no command output controls exactly {names}; outputs: "
+                           f"{[list(g.spec.joints) for g in self.gates]}")
+
+    def command_targets(self, names: Sequence[str], values) -> None:
+        """Convenience for experts: position targets for every command output at once
+        (``names`` = command_names order of ``values``)."""
+        vals = np.asarray(values, float)
+        idx = {n: k for k, n in enumerate(names)}
+        for i, g in enumerate(self.gates):
+            self.submit(i, [vals[idx[j]] for j in g.spec.joints])
+
+    # ----------------------------------------------------------------------------- physics
+    def _control(self) -> None:
+        d = self.data
+        now = self.time_s
+        q = d.qpos[self._arm_qadr]
+        qd = d.qvel[self._arm_vadr]
+        tau = np.zeros(len(self._arm_qadr))
+        for gi, gate in enumerate(self.gates):
+            stale = gate.is_stale(now)
+            for k, j in enumerate(gate.spec.joints):
+                if j in self._grip_index:
+                    if not stale:
+                        g = self.spec.grippers[self._grip_index[j]]
+                        self._grip_goal[self._grip_index[j]] = np.clip(gate.values[k], g.width_min_m, g.width_max_m)
+                    continue
+                a = self._arm_index[j]
+                if stale:
+                    if not self._holding[gi]:
+                        self._hold_q[a] = q[a]
+                    tau[a] = self.spec.kp[a] * (self._hold_q[a] - q[a]) - self.spec.kd[a] * qd[a]
+                elif gate.spec.interface == "position":
+                    tgt = np.clip(gate.values[k], self._arm_range[a, 0], self._arm_range[a, 1])
+                    tau[a] = self.spec.kp[a] * (tgt - q[a]) - self.spec.kd[a] * qd[a]
+                else:
+                    tau[a] = gate.values[k]
+            self._holding[gi] = stale
+        d.ctrl[self._arm_act] = tau
+        for gi, (g, _, _, act) in enumerate(self._grip):
+            step = g.speed_max_m_s * self.dt_s
+            self._grip_target[gi] += np.clip(self._grip_goal[gi] - self._grip_target[gi], -step, step)
+            d.ctrl[act] = self._grip_target[gi] * g.ctrl_per_width
+
+    def step(self, n: int = 1) -> None:
+        """Advance the physics ``n`` steps (each ``dt_s``), applying the joint controllers."""
+        with self.lock:
+            for _ in range(int(n)):
+                self._control()
+                mujoco.mj_step(self.model, self.data)
+
+    # ----------------------------------------------------------------------------- rendering
+    def render(self, camera: str, width: int, height: int) -> np.ndarray:
+        """RGB image (height, width, 3) uint8 from config camera ``camera``.
+
+        The OpenGL context belongs to the calling thread: call from one thread only. The
+        physics lock is held only while the scene is copied, not while it is drawn.
+        Raises:
+            KeyError: unknown camera.
+        """
+        if camera not in self.spec.cameras:
+            raise KeyError(f"unknown camera '{camera}'; known: {sorted(self.spec.cameras)}")
+        key = (int(width), int(height))
+        r = self._renderers.get(key)
+        if r is None:
+            r = self._renderers[key] = mujoco.Renderer(self.model, key[1], key[0])
+        with self.lock:
+            r.update_scene(self.data, camera=self.spec.cameras[camera])
+        return r.render().copy()
+
+    def close(self) -> None:
+        for r in self._renderers.values():
+            r.close()
+        self._renderers.clear()
