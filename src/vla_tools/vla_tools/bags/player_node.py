@@ -12,12 +12,12 @@ import threading
 import time
 
 import rclpy
+from builtin_interfaces.msg import Time
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
 from vla_common.ros_node_base import ERROR, OK, StackNode, run_node
 from vla_common.ros_params import declare_config
-from vla_common.ros_time import s_to_stamp
 from vla_tools.bags.errors import BagError
 from vla_tools.bags.playback import PlaybackTimeline, PlayerConfig
 from vla_tools.bags.reader import BagReader
@@ -67,7 +67,9 @@ class PlayerNode(StackNode):
                                  {"published": self.published})
 
     def _publish_clock(self, t_ns: int) -> None:
-        self.clock_pub.publish(Clock(clock=s_to_stamp(t_ns * 1e-9)))
+        t_ns = max(0, int(t_ns))  # exact integer ns: float seconds would round the stamps
+        self.clock_pub.publish(Clock(clock=Time(sec=t_ns // 1_000_000_000,
+                                                nanosec=t_ns % 1_000_000_000)))
 
     def _play(self) -> None:
         c = self.cfg

@@ -4,7 +4,8 @@ Used by the recorder tests and bench_record.py until the full stack runs: /joint
 camera images 10 Hz, latents 8 Hz, actions 200 Hz, commands before/after the safety gate at
 500 Hz, chunks, safety status, diagnostics and the latched instruction, with the stack's QoS.
 Writes a JSON with, per topic, the SHA-1 of every published serialized message, so a test can
-compare the recorded bytes one by one.
+compare the recorded messages one by one (SHA-1 of the message repr: rclpy's serialize_message
+pads differently from the bytes on the wire).
 
 Run: ``python -m vla_tools.bags.ros_synthetic_stack --duration 3 --out pub.json``
 """
@@ -18,7 +19,6 @@ import time
 
 import numpy as np
 import rclpy
-from rclpy.serialization import serialize_message
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -32,6 +32,11 @@ from vla_common.ros_qos import COMMAND, LATCHED, SENSOR_PUB, STREAM
 NOMINAL_HZ = {"joint_states": 500.0, "image": 10.0, "camera_info": 10.0, "latent": 8.0,
               "action": 200.0, "action_chunk": 8.0, "controller_command": 500.0,
               "command_output": 500.0, "safety_status": 10.0, "diagnostics": 2.0}
+
+
+def message_digest(msg) -> str:
+    """SHA-1 of a message's full repr (every field), comparable across processes."""
+    return hashlib.sha1(repr(msg).encode()).hexdigest()
 
 
 def _stamp(t_s: float) -> Time:
@@ -101,7 +106,7 @@ class SyntheticStack:
 
     def _pub(self, topic, pub, msg) -> None:
         pub.publish(msg)
-        self.digests[topic].append(hashlib.sha1(serialize_message(msg)).hexdigest())
+        self.digests[topic].append(message_digest(msg))
 
     def run(self, duration_s: float) -> None:
         self._pub(self.instruction_topic, self.instruction_pub, String(data="pick up the cube"))
@@ -132,6 +137,8 @@ def main(argv=None) -> int:
     ap.add_argument("--image-size", type=int, default=128)
     ap.add_argument("--rate-scale", type=float, default=1.0)
     ap.add_argument("--wait-subscribers", type=float, default=20.0)
+    ap.add_argument("--settle", type=float, default=1.0,
+                    help="seconds to wait after matching so the subscribers also match us")
     ap.add_argument("--linger", type=float, default=1.0, help="seconds to stay up after the last message")
     ap.add_argument("--out", default="")
     a = ap.parse_args(argv)
@@ -141,6 +148,7 @@ def main(argv=None) -> int:
         st = SyntheticStack(node, a.robot, a.image_size, a.rate_scale)
         if not st.wait_for_subscribers(a.wait_subscribers):
             print("warning: not every topic has a subscriber", file=sys.stderr)
+        time.sleep(a.settle)
         t0 = time.monotonic()
         st.run(a.duration)
         elapsed = time.monotonic() - t0
