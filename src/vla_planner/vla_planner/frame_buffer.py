@@ -101,8 +101,8 @@ class FrameBuffer:
                 else:
                     stamp = max(s for s, _ in chosen.values())
                     if now_s - stamp > self.max_age_s:
-                        return None, (f"newest matched images are stale: age {now_s - stamp:.3f} s "
-                                      f"> max_image_age_s {self.max_age_s}")
+                        return None, (f"newest matched images are stale (age {now_s - stamp:.3f} s "
+                                      f"> max_image_age_s {self.max_age_s})")
                     return FrameSet(stamp, {c: f[1] for c, f in chosen.items()},
                                     {c: f[0] for c, f in chosen.items()}), "ok"
             return None, (f"no set of images within stamp tolerance {self.stamp_tolerance_s} s "

@@ -100,8 +100,8 @@ class PlannerCore:
             if t != self._instruction:
                 self._instruction = t
                 self._instruction_id += 1
-                return True, "instruction changed", self._instruction_id
-            return True, "instruction unchanged", self._instruction_id
+                return True, "changed", self._instruction_id
+            return True, "unchanged", self._instruction_id
 
     @property
     def instruction(self) -> tuple[str | None, int]:

@@ -37,7 +37,7 @@ class PlannerNode(StackNode):
         if missing:
             raise ConfigError(f"robot '{self.robot_name}' mode '{self.mode}': no camera topic for {missing}")
         if not ckpt.exists() and self.cfg.allow_random_init:
-            self.get_logger().warn(f"planner checkpoint {ckpt} not found: RANDOM-INIT weights "
+            self.get_logger().warning(f"planner checkpoint {ckpt} not found: RANDOM-INIT weights "
                                    f"(seed {self.cfg.seed}); latents carry no learned meaning")
         backbone = load_backbone(ckpt, self.robot.cameras, latent_dim=self.cfg.latent_dim,
                                  robot=self.robot_name, device=self.cfg.device,
@@ -70,13 +70,16 @@ class PlannerNode(StackNode):
             self.core.add_image(camera, stamp_to_s(msg.header.stamp), img)
         except (ImageError, ValueError, KeyError) as e:
             self.bad_images += 1
-            self.get_logger().warn(f"dropped image from camera '{camera}': {e}",
+            self.get_logger().warning(f"dropped image from camera '{camera}': {e}",
                                    throttle_duration_sec=2.0)
 
     def _set(self, text: str) -> tuple[bool, str, int]:
         ok, message, iid = self.core.set_instruction(text)
-        log = self.get_logger().info if ok else self.get_logger().warn
-        log(f"instruction {message} (id {iid}): {text[:80]!r}")
+        # rclpy forbids two severities from one call site: two calls
+        if ok:
+            self.get_logger().info(f"instruction {message} (id {iid}): {text[:80]!r}")
+        else:
+            self.get_logger().warning(f"instruction {message} (id {iid}): {text[:80]!r}")
         return ok, message, iid
 
     def _on_instruction(self, msg: String) -> None:
@@ -89,9 +92,10 @@ class PlannerNode(StackNode):
     def _cycle(self) -> None:
         res = self.core.step(now_s(self))
         if res.latent is None:
-            if res.reason != self._last_logged_reason:
+            kind = res.reason.split("(")[0]  # log once per kind of skip, not every cycle
+            if kind != self._last_logged_reason:
                 self.get_logger().info(f"skipping cycle: {res.reason}")
-            self._last_logged_reason = res.reason
+            self._last_logged_reason = kind
             return
         self._last_logged_reason = ""
         msg = Latent(instruction=res.instruction, instruction_id=res.instruction_id,
