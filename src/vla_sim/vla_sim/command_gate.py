@@ -78,7 +78,7 @@ class CommandGate:
 
     def is_stale(self, now_s: float) -> bool:
         """True if no valid command was ever received or the newest is older than timeout_s."""
-        return self.stamp_s is None or (now_s - self.stamp_s) > self.timeout_s
+        return self.stamp_s is None or (now_s - self.stamp_s) > self.timeout_s + 1e-9
 
     def clear(self) -> None:
         """Forget the command (after a reset the arm holds until a new command arrives)."""

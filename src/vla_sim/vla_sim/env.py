@@ -65,6 +65,20 @@ class SimEnv:
             if o.interface == "effort" and any(j in self._grip_index for j in o.joints):
                 raise ValueError(f"{o.topic}: grippers take position (width) commands only")
             self.gates.append(CommandGate(o, command_timeout_s))
+        # Per gate: positions in the command of arm joints / grippers and their indices here.
+        self._gate_index = []
+        for g in self.gates:
+            js = g.spec.joints
+            arm_k = [k for k, j in enumerate(js) if j in self._arm_index]
+            grip_k = [k for k, j in enumerate(js) if j in self._grip_index]
+            self._gate_index.append((np.array(arm_k, int), np.array([self._arm_index[js[k]] for k in arm_k], int),
+                                     np.array(grip_k, int), np.array([self._grip_index[js[k]] for k in grip_k], int)))
+        gs = spec.grippers
+        self._grip_lo = np.array([g.width_min_m for g in gs])
+        self._grip_hi = np.array([g.width_max_m for g in gs])
+        self._grip_speed = np.array([g.speed_max_m_s for g in gs])
+        self._grip_ctrl_per_width = np.array([g.ctrl_per_width for g in gs])
+        self._grip_act = np.array([a for *_, a in self._grip], int)
         self._hold_q = spec.home_q.astype(float).copy()
         self._holding = [True] * len(self.gates)
         self._grip_goal = np.array([g.width_max_m for g in spec.grippers])
@@ -246,31 +260,29 @@ class SimEnv:
         now = self.time_s
         q = d.qpos[self._arm_qadr]
         qd = d.qvel[self._arm_vadr]
+        kp, kd = self.spec.kp, self.spec.kd
         tau = np.zeros(len(self._arm_qadr))
         for gi, gate in enumerate(self.gates):
+            arm_k, arm_i, grip_k, grip_i = self._gate_index[gi]
             stale = gate.is_stale(now)
-            for k, j in enumerate(gate.spec.joints):
-                if j in self._grip_index:
-                    if not stale:
-                        g = self.spec.grippers[self._grip_index[j]]
-                        self._grip_goal[self._grip_index[j]] = np.clip(gate.values[k], g.width_min_m, g.width_max_m)
-                    continue
-                a = self._arm_index[j]
-                if stale:
-                    if not self._holding[gi]:
-                        self._hold_q[a] = q[a]
-                    tau[a] = self.spec.kp[a] * (self._hold_q[a] - q[a]) - self.spec.kd[a] * qd[a]
-                elif gate.spec.interface == "position":
-                    tgt = np.clip(gate.values[k], self._arm_range[a, 0], self._arm_range[a, 1])
-                    tau[a] = self.spec.kp[a] * (tgt - q[a]) - self.spec.kd[a] * qd[a]
+            if stale:
+                if not self._holding[gi]:
+                    self._hold_q[arm_i] = q[arm_i]
+                tau[arm_i] = kp[arm_i] * (self._hold_q[arm_i] - q[arm_i]) - kd[arm_i] * qd[arm_i]
+            else:
+                v = gate.values
+                if len(grip_k):
+                    self._grip_goal[grip_i] = np.clip(v[grip_k], self._grip_lo[grip_i], self._grip_hi[grip_i])
+                if gate.spec.interface == "position":
+                    tgt = np.clip(v[arm_k], self._arm_range[arm_i, 0], self._arm_range[arm_i, 1])
+                    tau[arm_i] = kp[arm_i] * (tgt - q[arm_i]) - kd[arm_i] * qd[arm_i]
                 else:
-                    tau[a] = gate.values[k]
+                    tau[arm_i] = v[arm_k]
             self._holding[gi] = stale
         d.ctrl[self._arm_act] = tau
-        for gi, (g, _, _, act) in enumerate(self._grip):
-            step = g.speed_max_m_s * self.dt_s
-            self._grip_target[gi] += np.clip(self._grip_goal[gi] - self._grip_target[gi], -step, step)
-            d.ctrl[act] = self._grip_target[gi] * g.ctrl_per_width
+        step = self._grip_speed * self.dt_s
+        self._grip_target += np.clip(self._grip_goal - self._grip_target, -step, step)
+        d.ctrl[self._grip_act] = self._grip_target * self._grip_ctrl_per_width
 
     def step(self, n: int = 1) -> None:
         """Advance the physics ``n`` steps (each ``dt_s``), applying the joint controllers."""

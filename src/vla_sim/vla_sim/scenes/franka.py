@@ -31,8 +31,8 @@ CUBE_HALF_M = 0.02
 PLATE_RADIUS_M = 0.06
 PLATE_HALF_H_M = 0.004
 TABLE_Z_M = 0.0
-SCENE_CAM_POS = (1.35, 0.0, 0.85)
-SCENE_CAM_TARGET = (0.4, 0.0, 0.12)
+SCENE_CAM_POS = (1.05, 0.0, 0.65)
+SCENE_CAM_TARGET = (0.42, 0.0, 0.08)
 
 
 def panda_description_dir() -> Path:
