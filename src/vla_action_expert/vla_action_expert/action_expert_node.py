@@ -1,0 +1,160 @@
+"""System 1 node (ROS adapter): latents + joint states in, ActionStep stream + ActionChunks out.
+
+Inference runs on its own callback group at ``inference_rate_hz``; the stream timer runs on
+another and only reads the executor, so it never waits for the model or for System 2.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import torch
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from sensor_msgs.msg import Image, JointState
+
+from vla_action_expert.node_config import ActionExpertNodeConfig, load_policy
+from vla_action_expert.runtime import ActionExpertRuntime, NO_LATENT_HOLD, STREAMING
+from vla_common.config import find_config_dir
+from vla_common.ros_node_base import OK, WARN, StackNode, run_node
+from vla_common.ros_params import declare_config
+from vla_common.ros_qos import SENSOR, STREAM
+from vla_common.ros_time import s_to_stamp, stamp_to_s
+from vla_interfaces.msg import ActionChunk, ActionStep, Latent
+
+WARMUP_CALLS = 3  # model calls before the timers start (allocator / first-call overhead)
+
+
+class ActionExpertNode(StackNode):
+    def __init__(self):
+        super().__init__("vla_action_expert")
+        cfg = declare_config(self, ActionExpertNodeConfig)
+        self.cfg = cfg
+        torch.set_num_threads(cfg.torch_threads)
+        policy, src = load_policy(cfg, self.robot, find_config_dir(self.config_dir))
+        log = self.get_logger()
+        (log.warning if src.startswith("RANDOM") else log.info)(f"action expert: {src}")
+        self.rt = ActionExpertRuntime(policy, cfg.executor_config(), cfg.runtime_config())
+        self.names = list(policy.config.action_names)
+        pc = policy.config
+        self._warm_up(policy)
+        self.stream_rate_hz = cfg.stream_rate_for(self.robot.robot)
+        self._why_not = "starting"
+        self._chunks = 0
+
+        infer_group = MutuallyExclusiveCallbackGroup()
+        stream_group = MutuallyExclusiveCallbackGroup()
+        io_group = MutuallyExclusiveCallbackGroup()
+        self.action_pub = self.create_publisher(ActionStep, self.topics.action, STREAM)
+        self.chunk_pub = self.create_publisher(ActionChunk, self.topics.action_chunk, STREAM)
+        self.create_subscription(Latent, self.topics.latent, self._on_latent, STREAM,
+                                 callback_group=io_group)
+        self.create_subscription(JointState, self.robot.interfaces.joint_states, self._on_js,
+                                 SENSOR, callback_group=io_group)
+        if pc.wrist_image_size:
+            prefix = self.robot.interfaces.cameras.get(cfg.wrist_camera)
+            if prefix is None:
+                raise ValueError(f"checkpoint needs wrist camera '{cfg.wrist_camera}', robot has "
+                                 f"{sorted(self.robot.interfaces.cameras)}")
+            self.create_subscription(Image, prefix + "/image_raw", self._on_image, SENSOR,
+                                     callback_group=io_group)
+        self.create_timer(1.0 / cfg.inference_rate_hz, self._infer, callback_group=infer_group)
+        self.create_timer(1.0 / self.stream_rate_hz, self._stream, callback_group=stream_group)
+        self.create_timer(cfg.heartbeat_period_s, self._heartbeat, callback_group=io_group)
+        log.info(f"streaming {len(self.names)} DoF on {self.topics.action} at "
+                 f"{self.stream_rate_hz:g} Hz, chunks H={pc.horizon} x {pc.step_period_s:g} s, "
+                 f"K={policy.num_inference_steps}, strategy {cfg.execution_strategy}")
+
+    def _warm_up(self, policy) -> None:
+        obs = {"latent": np.zeros(policy.config.latent_dim), "latent_age_s": 0.0,
+               "state": policy.norm.state_mean.astype(np.float64)}
+        if policy.config.wrist_image_size:
+            s = policy.config.wrist_image_size
+            obs["wrist_image"] = np.zeros((s, s, policy.config.wrist_image_channels), np.uint8)
+        for _ in range(WARMUP_CALLS):
+            policy.predict_action_chunk(obs, seed=0)
+        policy.reset()
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # --- inputs -------------------------------------------------------------------------------
+    def _on_latent(self, msg: Latent) -> None:
+        err = self.rt.on_latent(np.asarray(msg.latent, dtype=np.float32), stamp_to_s(msg.header.stamp))
+        if err:
+            self.get_logger().error(f"rejected latent: {err}", throttle_duration_sec=2.0)
+
+    def _on_js(self, msg: JointState) -> None:
+        err = self.rt.on_joint_state(msg.name, msg.position, self._now())
+        if err:
+            self.get_logger().error(f"rejected joint state: {err}", throttle_duration_sec=2.0)
+
+    def _on_image(self, msg: Image) -> None:
+        if msg.encoding != "rgb8" or len(msg.data) != msg.height * msg.width * 3:
+            self.get_logger().error(f"rejected wrist image: encoding {msg.encoding}, "
+                                    f"{msg.width}x{msg.height}", throttle_duration_sec=2.0)
+            return
+        img = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
+        self.rt.on_wrist_image(img)
+
+    # --- inference / stream -------------------------------------------------------------------
+    def _infer(self) -> None:
+        req, why = self.rt.prepare(self._now())
+        self._why_not = why
+        if req is None:
+            return
+        t0 = time.perf_counter()
+        try:
+            chunk = self.rt.run(req)
+        except ValueError as e:
+            self.rt.rejected["chunk"] += 1
+            self.get_logger().error(f"rejected chunk: {e}", throttle_duration_sec=2.0)
+            return
+        wall = time.perf_counter() - t0
+        tc = self.rt.commit(req, chunk, self._now(), wall)
+        self._chunks += 1
+        m = ActionChunk(action_names=self.names, horizon=tc.horizon,
+                        action_dim=tc.actions.shape[1],
+                        data=tc.actions.astype(np.float32).ravel().tolist(),
+                        step_period_s=tc.period_s, chunk_start_time=s_to_stamp(tc.start_s),
+                        sequence=tc.sequence, latent_stamp=s_to_stamp(req.latent_stamp_s),
+                        inference_time_s=wall)
+        m.header.stamp = s_to_stamp(req.start_s)
+        self.chunk_pub.publish(m)
+
+    def _stream(self) -> None:
+        now = self._now()
+        out = self.rt.stream(now)
+        if out is None:
+            return
+        m = ActionStep(names=self.names, values=out.values.tolist(),
+                       chunk_sequence=out.chunk_sequence, step_index=out.step_index)
+        m.header.stamp = s_to_stamp(now)
+        self.action_pub.publish(m)
+
+    def _heartbeat(self) -> None:
+        rt = self.rt
+        inf = rt.infer_wall_s
+        per = rt.stream_rate.periods_s
+        mode = rt.mode
+        level = OK if mode == STREAMING else WARN
+        msg = mode if mode == STREAMING else f"{mode}: {self._why_not}"
+        if mode == NO_LATENT_HOLD:
+            msg = f"holding the first joint state: {self._why_not}"
+        self.publish_diagnostics(level, msg, {
+            "mode": mode, "strategy": self.cfg.execution_strategy,
+            "inference_p50_ms": f"{inf.percentile(50) * 1e3:.3f}",
+            "inference_p99_ms": f"{inf.percentile(99) * 1e3:.3f}",
+            "stream_rate_hz": f"{rt.stream_rate.rate_hz():.2f}",
+            "stream_period_p99_ms": f"{per.percentile(99) * 1e3:.3f}",
+            "delay_estimate_ms": f"{rt.executor.delay_estimate_s() * 1e3:.2f}",
+            "latent_age_s": f"{rt.latent_age_s(self._now()):.3f}",
+            "chunks": self._chunks, **{f"rejected_{k}": v for k, v in rt.rejected.items()}})
+
+
+def main(args=None) -> int:
+    return run_node(ActionExpertNode, args, threads=4)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The action expert's run-time logic without ROS: inputs, staleness, inference, streaming.
+
+The node feeds it latents and joint states, calls ``prepare``/``run``/``commit`` from its
+inference thread and ``stream`` from its stream timer. Times are arguments (node clock, sim time
+under ``use_sim_time``). Thread-safe: one lock guards inputs and the executor; the model runs
+outside it so streaming never waits for inference.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from vla_action_expert.executor import ChunkExecutor, ExecutorConfig, TimedChunk
+from vla_action_expert.policy import ActionExpertPolicy
+from vla_common.timing import RateMeter, RollingStats
+
+NO_INPUT, NO_LATENT_HOLD, STREAMING, HOLDING = "no_input", "no_latent_hold", "streaming", "holding"
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    latent_timeout_s: float = 0.5     # older latents are stale: finish the chunk, then hold
+    state_timeout_s: float = 0.5      # no joint state for this long: no new chunks
+
+    def __post_init__(self):
+        if not (self.latent_timeout_s > 0 and self.state_timeout_s > 0):
+            raise ValueError("latent_timeout_s and state_timeout_s must be > 0")
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    start_s: float                 # time of row 0 (= request time, the state's time)
+    latent: np.ndarray
+    latent_stamp_s: float
+    latent_age_s: float
+    state: np.ndarray
+    guide: tuple | None
+    sequence: int
+    wrist_image: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class StreamOut:
+    values: np.ndarray
+    chunk_sequence: int
+    step_index: int
+    mode: str
+
+
+class ActionExpertRuntime:
+    def __init__(self, policy: ActionExpertPolicy, executor_config: ExecutorConfig = ExecutorConfig(),
+                 config: RuntimeConfig = RuntimeConfig()):
+        self.policy, self.config = policy, config
+        self.names = policy.config.action_names
+        self.executor = ChunkExecutor(executor_config)
+        self._lock = threading.Lock()
+        self._latent: tuple[np.ndarray, float] | None = None
+        self._state: tuple[np.ndarray, float] | None = None
+        self._wrist: np.ndarray | None = None
+        self._hold: np.ndarray | None = None   # latched state held before the first chunk
+        self._seq = 0
+        self.infer_wall_s = RollingStats(200)
+        self.stream_rate = RateMeter(2000)
+        self.rejected = {"latent": 0, "state": 0, "chunk": 0, "nonfinite_stream": 0}
+        self.mode = NO_INPUT
+        self._name_idx: dict[tuple, np.ndarray | None] = {}
+
+    # --- inputs (return None when accepted, else the reason for the rejection) ---------------
+    def on_latent(self, latent, stamp_s: float) -> str | None:
+        a = np.asarray(latent, dtype=np.float32).reshape(-1)
+        want = self.policy.config.latent_dim
+        if a.shape[0] != want:
+            self.rejected["latent"] += 1
+            return f"latent has {a.shape[0]} values, expected latent_dim {want}"
+        if not np.all(np.isfinite(a)) or not math.isfinite(stamp_s):
+            self.rejected["latent"] += 1
+            return "latent contains NaN/inf"
+        with self._lock:
+            self._latent = (a, float(stamp_s))
+        return None
+
+    def on_joint_state(self, names, positions, now_s: float) -> str | None:
+        """Accept a joint state by name (extra joints ignored; every action name needed)."""
+        key = tuple(names)
+        idx = self._name_idx.get(key, False)
+        if idx is False:
+            pos = {n: i for i, n in enumerate(key)}
+            idx = None if any(n not in pos for n in self.names) else \
+                np.array([pos[n] for n in self.names])
+            self._name_idx[key] = idx
+        if idx is None:
+            self.rejected["state"] += 1
+            missing = [n for n in self.names if n not in key]
+            return f"joint_states lacks {missing}"
+        p = np.asarray(positions, dtype=np.float64)
+        if p.shape[0] != len(key):
+            self.rejected["state"] += 1
+            return f"joint_states has {len(key)} names but {p.shape[0]} positions"
+        s = p[idx]
+        if not np.all(np.isfinite(s)):
+            self.rejected["state"] += 1
+            return "joint_states position is NaN/inf"
+        with self._lock:
+            self._state = (s, float(now_s))
+            if self._hold is None:
+                self._hold = s.copy()
+        return None
+
+    def on_wrist_image(self, img: np.ndarray) -> None:
+        with self._lock:
+            self._wrist = img
+
+    # --- inference (inference thread) ---------------------------------------------------------
+    def latent_age_s(self, now_s: float) -> float:
+        with self._lock:
+            return float("nan") if self._latent is None else now_s - self._latent[1]
+
+    def prepare(self, now_s: float) -> tuple[InferenceRequest | None, str]:
+        """Snapshot the inputs for a chunk starting now, or (None, why not)."""
+        cfg = self.policy.config
+        with self._lock:
+            if self._latent is None:
+                return None, "no latent yet"
+            if self._state is None:
+                return None, "no joint state yet"
+            if now_s - self._state[1] > self.config.state_timeout_s:
+                return None, "joint state stale"
+            lat, lstamp = self._latent
+            age = now_s - lstamp
+            if age > self.config.latent_timeout_s:
+                return None, f"latent stale ({age:.3f} s)"
+            if cfg.wrist_image_size and self._wrist is None:
+                return None, "no wrist image yet"
+            guide = self.executor.guidance(now_s, cfg.horizon, cfg.step_period_s)
+            self._seq += 1
+            return InferenceRequest(now_s, lat, lstamp, max(age, 0.0), self._state[0].copy(),
+                                    guide, self._seq, self._wrist), ""
+
+    def run(self, req: InferenceRequest) -> np.ndarray:
+        """The model call (no lock held). Raises ValueError on bad input / non-finite output."""
+        obs = {"latent": req.latent, "latent_age_s": req.latent_age_s, "state": req.state}
+        if req.wrist_image is not None:
+            obs["wrist_image"] = req.wrist_image
+        return self.policy.predict_action_chunk(obs, guide=req.guide)
+
+    def commit(self, req: InferenceRequest, chunk: np.ndarray, now_s: float,
+               wall_s: float) -> TimedChunk:
+        """Hand a finished chunk to the executor; ``now_s`` = when it became available."""
+        tc = TimedChunk(chunk, req.start_s, self.policy.config.step_period_s, req.sequence)
+        with self._lock:
+            self.executor.record_delay(now_s - req.start_s)
+            self.executor.add_chunk(tc, now_s)
+        self.infer_wall_s.add(wall_s)
+        return tc
+
+    # --- streaming (stream timer) -------------------------------------------------------------
+    def stream(self, now_s: float) -> StreamOut | None:
+        """The action for ``now_s``; None when there is nothing safe to send (no state yet)."""
+        with self._lock:
+            step = self.executor.action_at(now_s)
+            if step is None:
+                if self._hold is None:
+                    self.mode = NO_INPUT
+                    return None
+                out = StreamOut(self._hold.copy(), 0, 0, NO_LATENT_HOLD)
+            else:
+                out = StreamOut(step.values, step.chunk_sequence, step.step_index,
+                                HOLDING if step.holding else STREAMING)
+            if not np.all(np.isfinite(out.values)):  # never reached with validated chunks
+                self.rejected["nonfinite_stream"] += 1
+                if self._hold is None:
+                    return None
+                out = StreamOut(self._hold.copy(), out.chunk_sequence, out.step_index, HOLDING)
+            else:
+                self._hold = np.array(out.values, dtype=np.float64)
+            self.mode = out.mode
+        self.stream_rate.tick(now_s)
+        return out
