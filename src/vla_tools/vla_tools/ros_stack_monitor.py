@@ -74,7 +74,8 @@ class StackMonitor(Node):
 
     def _on_safety(self, msg: SafetyStatus) -> None:
         with self.lock:
-            self.record.on_safety_state(msg.state_name)
+            faults = ",".join(f.code for f in msg.active_faults)
+            self.record.on_safety_state(msg.state_name + (f"[{faults}]" if faults else ""))
 
     def _on_task(self, msg: String) -> None:
         try:
