@@ -130,3 +130,29 @@ def test_player_publishes_bag_with_bag_time_on_clock_and_remaps(recorded):
     assert log_times <= set(clock_ns)  # every message went out at its own bag time on /clock
     assert clock_ns == sorted(clock_ns)
     assert min(clock_ns) == min(log_times) and max(clock_ns) == max(log_times)
+
+
+@pytest.mark.integration
+def test_recorded_stack_bag_converts_to_dataset(recorded, tmp_path):
+    from vla_common.config import load_robot_config, load_topics
+    from vla_common.dataset import DatasetReader
+    from vla_tools.bags.convert import ConvertConfig, bag_to_episode
+    bag, pub, _, _ = recorded
+    out = bag_to_episode(bag, tmp_path / "ds", load_robot_config("franka"), load_topics(),
+                         ConvertConfig(success=False))
+    assert out["action_source"] == "commands" and out["frames"] > 100
+    ep = DatasetReader(tmp_path / "ds").episode(0)
+    assert ep.instruction == "pick up the cube" and len(ep) == out["frames"]
+
+
+@pytest.mark.integration
+def test_bag_info_cli_reports_damage_with_exit_code(recorded, tmp_path):
+    import shutil
+    bag = recorded[0]
+    shutil.copytree(bag, tmp_path / "cut")
+    f = sorted((tmp_path / "cut").glob("*.mcap"))[0]
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    r = subprocess.run([PY, "-c", "import sys; from vla_tools.bags.cli import info_main; "
+                        f"sys.exit(info_main([{str(tmp_path / 'cut')!r}]))"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "truncated or corrupt" in r.stdout and "/joint_states" in r.stdout

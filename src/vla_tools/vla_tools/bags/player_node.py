@@ -13,6 +13,7 @@ import time
 
 import rclpy
 from builtin_interfaces.msg import Time
+from rclpy.duration import Duration
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
@@ -90,6 +91,11 @@ class PlayerNode(StackNode):
         self.done.set()
         self.get_logger().info(f"playback finished: {self.published} messages published")
         if c.exit_when_done and not self._stop.is_set():
+            for p in self.pubs.values():  # reliable subscribers get everything before we exit
+                try:
+                    p.wait_for_all_acked(Duration(seconds=5.0))
+                except Exception:  # noqa: BLE001 - best effort on shutdown
+                    pass
             rclpy.try_shutdown(context=self.context)
 
     def _play_once(self) -> None:

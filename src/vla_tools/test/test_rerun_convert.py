@@ -1,0 +1,136 @@
+"""Re-run determinism and divergence detection, and bag -> dataset conversion (ROS-free)."""
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from bag_helpers import write_observation_bag  # noqa: E402
+
+from vla_common.config import load_robot_config, load_topics  # noqa: E402
+from vla_tools.bags.divergence import Divergence, write_report  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from vla_action_expert.init_checkpoint import main as expert_init
+    from vla_planner.init_checkpoint import main as planner_init
+    from vla_tools.bags.rerun import RerunConfig, Rerunner, load_recorded, write_rerun_bag
+    d = tmp_path_factory.mktemp("rerun")
+    robot, topics = load_robot_config("franka"), load_topics()
+    write_observation_bag(d / "obs", robot, topics, duration_s=1.5)
+    assert planner_init(["--robot", "franka", "--out", str(d / "planner")]) == 0
+    assert expert_init(["--robot", "franka", "--out", str(d / "expert")]) == 0
+    rr = Rerunner(RerunConfig(planner_checkpoint=str(d / "planner"),
+                              expert_checkpoint=str(d / "expert")))
+    first = rr.run(load_recorded(d / "obs", robot, topics))
+    write_rerun_bag(d / "obs", d / "ref", first, robot, topics)  # the "recorded run"
+    return d, robot, topics, rr, first
+
+
+def test_observation_only_bag_gets_latents_and_chunks(setup):
+    _, _, _, _, first = setup
+    assert len(first.latents) >= 5 and len(first.chunks) >= 5 and not first.skipped
+
+
+def test_rerun_with_same_checkpoint_gives_identical_actions(setup):
+    from vla_tools.bags.rerun import load_recorded
+    d, robot, topics, rr, first = setup
+    res = rr.run(load_recorded(d / "ref", robot, topics))
+    names = {x.name: x for x in res.divergences}
+    assert set(names) == {"latents", "actions"}
+    assert not res.diverged
+    assert names["actions"].summary()["max_abs_error"] == 0.0
+    assert names["actions"].recorded.shape[0] == len(first.chunks) * first.chunks[0]["data"].shape[0]
+
+
+def test_rerun_with_perturbed_expert_finds_divergence(setup, tmp_path):
+    import torch
+
+    from vla_action_expert.policy import ActionExpertPolicy
+    from vla_tools.bags.rerun import RerunConfig, Rerunner, load_recorded
+    d, robot, topics, _, _ = setup
+    pol = ActionExpertPolicy.from_pretrained(d / "expert")
+    with torch.no_grad():
+        torch.manual_seed(1)
+        for p in pol.model.parameters():  # a small change everywhere, as fine-tuning would make
+            p.add_(0.01 * torch.randn_like(p))
+    pol.save_pretrained(tmp_path / "expert2")
+    rr = Rerunner(RerunConfig(planner_checkpoint=str(d / "planner"),
+                              expert_checkpoint=str(tmp_path / "expert2")))
+    res = rr.run(load_recorded(d / "ref", robot, topics))
+    acts = {x.name: x for x in res.divergences}["actions"]
+    lats = {x.name: x for x in res.divergences}["latents"]
+    assert acts.diverged and acts.first_index == 0 and not lats.diverged
+    html = write_report(res.divergences, tmp_path / "report")
+    assert html.is_file() and (tmp_path / "report" / "actions.png").stat().st_size > 1000
+
+
+def test_rerun_of_truncated_bag_uses_the_readable_prefix(setup, tmp_path):
+    from vla_tools.bags.rerun import load_recorded
+    d, robot, topics, rr, _ = setup
+    import shutil
+    shutil.copytree(d / "ref", tmp_path / "cut")
+    f = tmp_path / "cut" / "cut_0.mcap" if (tmp_path / "cut" / "cut_0.mcap").exists() else \
+        next((tmp_path / "cut").glob("*.mcap"))
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    (tmp_path / "cut" / "metadata.yaml").unlink()
+    rec = load_recorded(tmp_path / "cut", robot, topics)
+    assert "truncated or corrupt" in rec.read_error
+    res = rr.run(rec)
+    assert not res.diverged  # what was readable re-runs identically
+
+
+def test_bag_converts_to_dataset_episode(setup, tmp_path):
+    from vla_common.dataset import DatasetReader
+    from vla_tools.bags.convert import ConvertConfig, bag_to_episode
+    d, robot, topics, _, _ = setup
+    write_observation_bag(tmp_path / "cmd", robot, topics, duration_s=1.0, with_commands=True)
+    out = bag_to_episode(tmp_path / "cmd", tmp_path / "ds", robot, topics,
+                         ConvertConfig(success=True))
+    assert out["action_source"] == "commands" and out["frames"] >= 45
+    ep = DatasetReader(tmp_path / "ds").episode(0)
+    assert ep.instruction == "pick up the red cube" and ep.success
+    assert ep.state.shape == (out["frames"], len(robot.command_names))
+    assert set(ep.images) == set(robot.cameras)
+    np.testing.assert_allclose(ep.action, ep.state, atol=1e-3)  # commands followed the state
+
+
+def test_bag_without_actions_is_a_clear_conversion_error(setup, tmp_path):
+    from vla_tools.bags.convert import ConvertConfig, bag_to_episode
+    from vla_tools.bags.errors import BagFormatError
+    d, robot, topics, _, _ = setup
+    with pytest.raises(BagFormatError, match="no actions"):
+        bag_to_episode(d / "obs", tmp_path / "ds", robot, topics, ConvertConfig())
+
+
+@pytest.mark.parametrize("rec,new,first", [
+    ([[0.0, 1.0]], [[0.0, 1.0]], -1),
+    ([[0.0, 1.0], [1.0, 1.0]], [[0.0, 1.0], [1.0, 1.1]], 1),
+    ([[0.0, np.nan]], [[0.0, np.nan]], 0),      # NaN never counts as equal
+    ([[0.0, 1.0]], [[0.0, np.inf]], 0),
+    ([[1e-7, 0.0]], [[0.0, 0.0]], -1),          # within atol
+])
+def test_divergence_first_index(rec, new, first):
+    d = Divergence("a", np.arange(len(rec), dtype=float), np.array(rec), np.array(new),
+                   ("x", "y"), 1e-6)
+    assert d.first_index == first
+
+
+def test_divergence_of_empty_series_is_none():
+    d = Divergence("a", np.zeros(0), np.zeros((0, 2)), np.zeros((0, 2)), ("x", "y"), 1e-6)
+    assert not d.diverged and d.summary()["steps"] == 0
+
+
+@pytest.mark.parametrize("atol", [-1.0, np.nan, np.inf])
+def test_divergence_rejects_bad_atol(atol):
+    with pytest.raises(ValueError):
+        Divergence("a", np.zeros(1), np.zeros((1, 1)), np.zeros((1, 1)), ("x",), atol)
+
+
+def test_divergence_rejects_misaligned_series():
+    with pytest.raises(ValueError):
+        Divergence("a", np.zeros(2), np.zeros((2, 1)), np.zeros((3, 1)), ("x",), 0.0)

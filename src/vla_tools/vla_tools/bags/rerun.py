@@ -1,0 +1,340 @@
+"""Re-run a bag's recorded observations through System 2 (planner) and System 1 (action expert)
+offline, in recorded time order and deterministically, and compare with what was recorded.
+ROS-free: uses the planner's ``load_backbone`` and the expert's ``ActionExpertPolicy`` /
+``ActionExpertRuntime`` APIs directly.
+
+Schedule: where the bag holds the stack's latents/chunks, the re-run recomputes each of them
+from the same inputs (images whose stamp equals the latent stamp; the newest joint state logged
+before the chunk's start; the latent with the chunk's ``latent_stamp``; noise seed from the
+chunk sequence), so the same checkpoint gives identical outputs. Bags with observations only get
+a fixed schedule (``latent_period_s``, ``chunk_period_s``).
+"""
+from __future__ import annotations
+
+import bisect
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vla_common.config import find_config_dir, load_robot_config, load_topics
+from vla_tools.bags.divergence import Divergence
+from vla_tools.bags.errors import BagFormatError
+from vla_tools.bags.reader import BagReader
+
+log = logging.getLogger("vla_tools.rerun")
+
+
+@dataclass(frozen=True)
+class RerunConfig:
+    robot: str = "franka"
+    mode: str = "sim"
+    config_dir: str = ""
+    planner_checkpoint: str = ""      # '' = models/<robot>/planner
+    expert_checkpoint: str = ""       # '' = models/<robot>/action_expert
+    allow_random_init: bool = False   # missing checkpoint -> seeded random init
+    planner_seed: int = 0
+    expert_seed: int = 0
+    use_recorded_latents: bool = False  # feed S1 the recorded latents (test S1 alone)
+    stamp_tolerance_s: float = 0.05
+    latent_period_s: float = 0.125    # only for bags without recorded latents
+    chunk_period_s: float = 0.1       # only for bags without recorded chunks
+    execution_strategy: str = "rtc"
+    interpolation: str = "cubic"
+    atol_action: float = 1e-5
+    atol_latent: float = 1e-5
+
+    def __post_init__(self):
+        for k in ("stamp_tolerance_s", "latent_period_s", "chunk_period_s"):
+            v = getattr(self, k)
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"{k} must be finite and > 0, got {v}")
+
+
+@dataclass
+class Recorded:
+    """What the bag holds, decoded to numpy; times in seconds (log time = sim time if recorded
+    under use_sim_time)."""
+    images: dict[str, list[tuple[float, np.ndarray]]] = field(default_factory=dict)  # stamp, img
+    joint_states: list[tuple[float, tuple, np.ndarray]] = field(default_factory=list)
+    instructions: list[tuple[float, str]] = field(default_factory=list)
+    latents: list[dict] = field(default_factory=list)
+    chunks: list[dict] = field(default_factory=list)
+    read_error: str = ""
+
+
+def _t(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def load_recorded(bag: str | Path, robot, topics) -> Recorded:
+    """Decode the observation and output topics of a bag (prefix up to any damage)."""
+    reader = BagReader(bag)
+    cams = {cfg.rstrip("/") + "/image_raw": cam for cam, cfg in robot.interfaces.cameras.items()}
+    want = set(cams) | {robot.interfaces.joint_states, topics.instruction, topics.latent,
+                        topics.action_chunk}
+    msgs, err = reader.read_all(topics=want)
+    ts = reader.typestore()
+    rec = Recorded(images={c: [] for c in cams.values()}, read_error=str(err or ""))
+    for m in msgs:
+        t_s = m.log_time_ns * 1e-9
+        d = reader.deserialize(m, ts)
+        if m.topic in cams:
+            if d.encoding != "rgb8" or len(d.data) != d.height * d.width * 3:
+                raise BagFormatError(f"{m.topic}: image {d.width}x{d.height} '{d.encoding}' "
+                                     "is not rgb8 of the right size")
+            rec.images[cams[m.topic]].append(
+                (_t(d.header.stamp), np.array(d.data, np.uint8).reshape(d.height, d.width, 3)))
+        elif m.topic == robot.interfaces.joint_states:
+            rec.joint_states.append((t_s, tuple(d.name), np.asarray(d.position, np.float64)))
+        elif m.topic == topics.instruction:
+            rec.instructions.append((t_s, d.data))
+        elif m.topic == topics.latent:
+            rec.latents.append({"log_s": t_s, "stamp_s": _t(d.header.stamp),
+                                "instruction": d.instruction,
+                                "latent": np.asarray(d.latent, np.float32)})
+        elif m.topic == topics.action_chunk:
+            rec.chunks.append({"log_s": t_s, "start_s": _t(d.chunk_start_time),
+                               "sequence": int(d.sequence), "latent_stamp_s": _t(d.latent_stamp),
+                               "names": tuple(d.action_names), "period_s": float(d.step_period_s),
+                               "data": np.asarray(d.data, np.float32).reshape(
+                                   int(d.horizon), int(d.action_dim))})
+    for v in rec.images.values():
+        v.sort(key=lambda x: x[0])
+    return rec
+
+
+@dataclass
+class RerunResult:
+    latents: list[dict]             # stamp_s, log_s, instruction, latent (new)
+    chunks: list[dict]              # sequence, start_s, log_s, latent_stamp_s, data (new, float64)
+    divergences: list[Divergence]
+    skipped: list[str]
+    read_error: str = ""
+
+    @property
+    def diverged(self) -> bool:
+        return any(d.diverged for d in self.divergences)
+
+
+def _image_at(frames: list[tuple[float, np.ndarray]], stamp_s: float, tol_s: float):
+    """The frame with the newest stamp <= stamp_s + 1 us, if within tol_s."""
+    stamps = [f[0] for f in frames]
+    i = bisect.bisect_right(stamps, stamp_s + 1e-6) - 1
+    if i < 0 or stamp_s - stamps[i] > tol_s:
+        return None
+    return frames[i][1]
+
+
+class Rerunner:
+    """Loads both models once; ``run(recorded)`` is repeatable (state reset each time)."""
+
+    def __init__(self, cfg: RerunConfig):
+        self.cfg = cfg
+        cdir = cfg.config_dir or None
+        self.robot = load_robot_config(cfg.robot, cfg.mode, cdir)
+        self.topics = load_topics(cdir)
+        repo = find_config_dir(cdir).parent
+        from vla_action_expert.configuration import CheckpointError  # noqa: PLC0415
+        from vla_action_expert.init_checkpoint import random_init_policy  # noqa: PLC0415
+        from vla_action_expert.policy import ActionExpertPolicy  # noqa: PLC0415
+        from vla_planner.backbone import load_backbone  # noqa: PLC0415
+        pdir = Path(cfg.planner_checkpoint or repo / "models" / cfg.robot / "planner")
+        edir = Path(cfg.expert_checkpoint or repo / "models" / cfg.robot / "action_expert")
+        self.backbone = load_backbone(pdir, self.robot.cameras, robot=cfg.robot,
+                                      allow_random_init=cfg.allow_random_init, seed=cfg.planner_seed)
+        if edir.exists() or not cfg.allow_random_init:
+            if not edir.exists():
+                raise CheckpointError(f"action expert checkpoint directory not found: {edir}")
+            self.policy = ActionExpertPolicy.from_pretrained(
+                edir, expected_names=self.robot.command_names,
+                expected_latent_dim=self.backbone.latent_dim)
+        else:
+            log.warning("ACTION EXPERT CHECKPOINT %s NOT FOUND: RANDOM INIT (seed %d)", edir,
+                        cfg.expert_seed)
+            self.policy = random_init_policy(self.robot, cfg.expert_seed, self.backbone.latent_dim)
+        self.model_ids = {"planner": getattr(self.backbone, "model_id", str(pdir)),
+                          "expert": str(edir)}
+
+    # --- System 2 ------------------------------------------------------------------------------
+    def _latent_targets(self, rec: Recorded) -> list[dict]:
+        if rec.latents:
+            return [{"stamp_s": r["stamp_s"], "log_s": r["log_s"], "instruction": r["instruction"]}
+                    for r in rec.latents]
+        if not rec.instructions:
+            return []
+        first_cam = self.robot.cameras[0]
+        out, last = [], -np.inf
+        for stamp, _ in rec.images.get(first_cam, []):
+            if stamp - last >= self.cfg.latent_period_s - 1e-9:
+                instr = [x for t, x in rec.instructions if t <= stamp + 1e-6] or \
+                    [rec.instructions[0][1]]
+                out.append({"stamp_s": stamp, "log_s": stamp, "instruction": instr[-1]})
+                last = stamp
+        return out
+
+    def _run_planner(self, rec: Recorded, skipped: list[str]) -> list[dict]:
+        out = []
+        for tgt in self._latent_targets(rec):
+            imgs = {c: _image_at(rec.images.get(c, []), tgt["stamp_s"], self.cfg.stamp_tolerance_s)
+                    for c in self.robot.cameras}
+            missing = [c for c, v in imgs.items() if v is None]
+            if missing:
+                skipped.append(f"latent at {tgt['stamp_s']:.3f}: no image of {missing}")
+                continue
+            try:
+                lat = self.backbone.infer(imgs, tgt["instruction"]).latent
+            except ValueError as e:
+                skipped.append(f"latent at {tgt['stamp_s']:.3f}: {e}")
+                continue
+            out.append({**tgt, "latent": np.asarray(lat, np.float32)})
+        return out
+
+    # --- System 1 ------------------------------------------------------------------------------
+    def _chunk_jobs(self, rec: Recorded, latents: list[dict]) -> list[dict]:
+        if rec.chunks:
+            return [{"start_s": c["start_s"], "commit_s": c["log_s"], "sequence": c["sequence"],
+                     "latent_stamp_s": c["latent_stamp_s"]} for c in rec.chunks]
+        if not latents or not rec.joint_states:
+            return []
+        t = max(latents[0]["stamp_s"], rec.joint_states[0][0])
+        end = rec.joint_states[-1][0]
+        jobs, seq = [], 1
+        while t <= end + 1e-9:
+            jobs.append({"start_s": t, "commit_s": t, "sequence": seq, "latent_stamp_s": None})
+            seq += 1
+            t += self.cfg.chunk_period_s
+        return jobs
+
+    def _run_expert(self, rec: Recorded, latents: list[dict], skipped: list[str]) -> list[dict]:
+        from vla_action_expert.executor import ExecutorConfig  # noqa: PLC0415
+        from vla_action_expert.policy import chunk_noise_seed  # noqa: PLC0415
+        from vla_action_expert.runtime import ActionExpertRuntime  # noqa: PLC0415
+        pol = self.policy
+        pol.reset()
+        rt = ActionExpertRuntime(pol, ExecutorConfig(strategy=self.cfg.execution_strategy,
+                                                     interpolation=self.cfg.interpolation))
+        src = rec.latents if self.cfg.use_recorded_latents else latents
+        lat_stamps = [x["stamp_s"] for x in src]
+        js_times = [x[0] for x in rec.joint_states]
+        wrist = self.robot.cameras[-1] if pol.config.wrist_image_size else None
+        out = []
+        for job in self._chunk_jobs(rec, latents):
+            start = job["start_s"]
+            if job["latent_stamp_s"] is not None:
+                i = bisect.bisect_left(lat_stamps, job["latent_stamp_s"] - 1e-6)
+                ok = i < len(src) and abs(src[i]["stamp_s"] - job["latent_stamp_s"]) < 1e-6
+            else:
+                i = bisect.bisect_right(lat_stamps, start + 1e-9) - 1
+                ok = i >= 0
+            if not ok:
+                skipped.append(f"chunk {job['sequence']}: no latent for its latent_stamp")
+                continue
+            rt.on_latent(src[i]["latent"], src[i]["stamp_s"])
+            j = bisect.bisect_right(js_times, start + 1e-9) - 1
+            if j < 0:
+                skipped.append(f"chunk {job['sequence']}: no joint state before {start:.3f}")
+                continue
+            _, names, pos = rec.joint_states[j]
+            err = rt.on_joint_state(names, pos, js_times[j])
+            if err:
+                skipped.append(f"chunk {job['sequence']}: {err}")
+                continue
+            if wrist:
+                img = _image_at(rec.images.get(wrist, []), start, np.inf)
+                if img is not None:
+                    rt.on_wrist_image(img)
+            req, why = rt.prepare(start)
+            if req is None:
+                skipped.append(f"chunk {job['sequence']}: {why}")
+                continue
+            obs = {"latent": req.latent, "latent_age_s": req.latent_age_s, "state": req.state}
+            if req.wrist_image is not None:
+                obs["wrist_image"] = req.wrist_image
+            seed = chunk_noise_seed(pol.seed, job["sequence"] - 1)
+            chunk = pol.predict_action_chunk(obs, seed=seed, guide=req.guide)
+            rt.commit(req, chunk, job["commit_s"], 0.0)
+            out.append({"sequence": job["sequence"], "start_s": start, "log_s": job["commit_s"],
+                        "latent_stamp_s": req.latent_stamp_s, "period_s": pol.config.step_period_s,
+                        "data": chunk})
+        return out
+
+    def run(self, rec: Recorded) -> RerunResult:
+        skipped: list[str] = []
+        latents = self._run_planner(rec, skipped)
+        chunks = self._run_expert(rec, latents, skipped)
+        divs = []
+        if rec.latents:
+            new_by = {round(x["stamp_s"], 6): x["latent"] for x in latents}
+            pairs = [(r["stamp_s"], r["latent"], new_by.get(round(r["stamp_s"], 6)))
+                     for r in rec.latents]
+            if pairs:
+                dim = len(pairs[0][1])
+                divs.append(Divergence(
+                    "latents", np.array([p[0] for p in pairs]), np.stack([p[1] for p in pairs]),
+                    np.stack([p[2] if p[2] is not None and len(p[2]) == dim
+                              else np.full(dim, np.nan) for p in pairs]),
+                    tuple(f"z{k}" for k in range(dim)), self.cfg.atol_latent))
+        if rec.chunks:
+            new_by = {c["sequence"]: c for c in chunks}
+            times, r_rows, n_rows = [], [], []
+            for c in rec.chunks:
+                h, d = c["data"].shape
+                new = new_by.get(c["sequence"])
+                n = (new["data"].astype(np.float32) if new is not None and new["data"].shape == (h, d)
+                     else np.full((h, d), np.nan, np.float32))  # missing = diverged
+                times += [c["start_s"] + k * c["period_s"] for k in range(h)]
+                r_rows.append(c["data"])
+                n_rows.append(n)
+            if r_rows:
+                divs.append(Divergence("actions", np.array(times), np.concatenate(r_rows),
+                                       np.concatenate(n_rows), self.robot.command_names,
+                                       self.cfg.atol_action))
+        return RerunResult(latents, chunks, divs, skipped, rec.read_error)
+
+
+def write_rerun_bag(src_bag: str | Path, out: str | Path, result: RerunResult, robot, topics,
+                    model_ids: dict | None = None) -> Path:
+    """Copy the observations of ``src_bag`` and add the re-run's latents and chunks (stack
+    types), so the new run can be viewed (Foxglove) or used as a reference."""
+    from vla_tools.bags.writer import BagWriter  # noqa: PLC0415
+    reader = BagReader(src_bag)
+    ts = reader.typestore()
+    drop = {topics.latent, topics.action_chunk, topics.action}
+    types = {t: v for t, v in reader.topic_types().items() if t not in drop}
+    H, T = ts.types["std_msgs/msg/Header"], ts.types["builtin_interfaces/msg/Time"]
+    Lat, Chunk = ts.types["vla_interfaces/msg/Latent"], ts.types["vla_interfaces/msg/ActionChunk"]
+
+    def tm(s: float):
+        ns = int(round(s * 1e9))
+        return T(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+    items = []
+    for m in reader.messages(types):
+        items.append((m.log_time_ns, m.topic, m.data))
+    mid = (model_ids or {}).get("planner", "")
+    for x in result.latents:
+        b = ts.serialize_cdr(Lat(header=H(stamp=tm(x["stamp_s"]), frame_id=""),
+                                 instruction=x["instruction"], instruction_id=0,
+                                 latent=x["latent"].astype(np.float32), model_id=mid,
+                                 compute_time_s=0.0), "vla_interfaces/msg/Latent")
+        items.append((int(round(x["log_s"] * 1e9)), topics.latent, b))
+    names = list(robot.command_names)
+    for c in result.chunks:
+        h, d = c["data"].shape
+        b = ts.serialize_cdr(Chunk(header=H(stamp=tm(c["start_s"]), frame_id=""),
+                                   action_names=names, horizon=h, action_dim=d,
+                                   data=c["data"].astype(np.float32).ravel(),
+                                   step_period_s=c["period_s"], chunk_start_time=tm(c["start_s"]),
+                                   sequence=c["sequence"], latent_stamp=tm(c["latent_stamp_s"]),
+                                   inference_time_s=0.0), "vla_interfaces/msg/ActionChunk")
+        items.append((int(round(c["log_s"] * 1e9)), topics.action_chunk, b))
+    items.sort(key=lambda x: x[0])
+    with BagWriter(out, typestore=ts) as w:
+        for t, (msgtype, _) in types.items():
+            w.add_topic(t, msgtype)
+        w.add_topic(topics.latent, "vla_interfaces/msg/Latent")
+        w.add_topic(topics.action_chunk, "vla_interfaces/msg/ActionChunk")
+        for t_ns, topic, data in items:
+            w.write(topic, t_ns, data)
+    return Path(out)
