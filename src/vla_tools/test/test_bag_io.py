@@ -185,3 +185,67 @@ def test_writer_refuses_existing_path_and_undeclared_topic(tmp_path):
 def test_writer_config_rejects_bad_values(kw):
     with pytest.raises(ValueError):
         WriterConfig(**kw)
+
+
+def test_empty_recording_still_leaves_a_readable_bag(tmp_path):
+    w = BagWriter(tmp_path / "b")
+    w.add_topic("/joint_states", "sensor_msgs/msg/JointState")
+    w.close()
+    r = BagReader(tmp_path / "b")
+    info = r.info()
+    assert info.message_count == 0 and not info.error
+    assert r.topic_types()["/joint_states"][0] == "sensor_msgs/msg/JointState"
+
+
+@pytest.mark.parametrize("inc,exc,expect", [
+    ((), (), {"/joint_states", "/camera/scene/image_raw", "/vla/action"}),
+    (("",), ("",), {"/joint_states", "/camera/scene/image_raw", "/vla/action"}),
+    (("/camera/*",), (), {"/camera/scene/image_raw"}),
+    ((), ("/camera/*", "/vla/*"), {"/joint_states"}),
+])
+def test_topic_selection_globs(inc, exc, expect):
+    from vla_tools.bags.topics import TopicSpec, select_topics
+    specs = [TopicSpec(n, "std_msgs/msg/String") for n in
+             ("/joint_states", "/camera/scene/image_raw", "/vla/action")]
+    assert {s.name for s in select_topics(specs, inc, exc)} == expect
+
+
+def test_stack_topics_cover_the_contract():
+    from vla_common.config import load_robot_config, load_topics
+    from vla_tools.bags.topics import stack_topics
+    names = {s.name for s in stack_topics(load_robot_config("aloha"), load_topics())}
+    for t in ("/joint_states", "/camera/top/image_raw", "/vla/latent", "/vla/action_chunk",
+              "/vla/action", "/vla/controller/command", "/vla/safety/status", "/diagnostics",
+              "/vla/instruction"):
+        assert t in names
+    assert "/clock" not in names
+
+
+@pytest.mark.parametrize("bad", ["joint_states:sensor_msgs/msg/JointState", "/x:Bad",
+                                 "/x:a/msg/B:often"])
+def test_bad_extra_topic_is_rejected(bad):
+    from vla_tools.bags.topics import parse_extra_topics
+    with pytest.raises(ValueError):
+        parse_extra_topics([bad])
+
+
+@pytest.mark.parametrize("bad", ["/a", "/a:=b", "a:=/b"])
+def test_bad_remap_is_rejected(bad):
+    from vla_tools.bags.topics import parse_remaps
+    with pytest.raises(ValueError):
+        parse_remaps([bad])
+
+
+@pytest.mark.parametrize("rate", [0.0, -1.0, float("nan"), float("inf")])
+def test_playback_timeline_rejects_bad_rate(rate):
+    from vla_tools.bags.playback import PlaybackTimeline
+    with pytest.raises(ValueError):
+        PlaybackTimeline(0, rate, 0.0)
+
+
+def test_playback_timeline_maps_bag_time_at_rate():
+    from vla_tools.bags.playback import PlaybackTimeline
+    tl = PlaybackTimeline(5_000_000_000, 2.0, 100.0)
+    assert tl.due_wall_s(7_000_000_000) == pytest.approx(101.0)
+    assert tl.bag_time_ns(101.0) == 7_000_000_000
+    assert tl.bag_time_ns(99.0) == 5_000_000_000  # never before the start

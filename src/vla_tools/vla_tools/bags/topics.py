@@ -75,7 +75,7 @@ def parse_extra_topics(items: Iterable[str]) -> list[TopicSpec]:
 def select_topics(specs: Iterable[TopicSpec], include: Iterable[str] = (),
                   exclude: Iterable[str] = ()) -> list[TopicSpec]:
     """Keep specs matching any ``include`` glob (all if empty) and no ``exclude`` glob."""
-    inc, exc = list(include), list(exclude)
+    inc, exc = [p for p in include if p], [p for p in exclude if p]
     return [s for s in specs
             if (not inc or any(fnmatch.fnmatchcase(s.name, p) for p in inc))
             and not any(fnmatch.fnmatchcase(s.name, p) for p in exc)]

@@ -167,6 +167,10 @@ class BagWriter:
         """Finish the current file and write ``metadata.yaml`` (idempotent)."""
         if self._closed:
             return
+        if not self.files:  # nothing was written: still leave a valid (empty) bag
+            self._open_file()
+            for topic in self.topics:
+                self._channel(self.files[-1], topic)
         self._finish_file()
         self._write_metadata()
         self._closed = True
