@@ -107,7 +107,8 @@ def main() -> int:
     ap.add_argument("--skip-hf", action="store_true")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
-    results = {"cpu_count": os.cpu_count(), "torch": torch.__version__, "runs": []}
+    results = {"cpu_count": os.cpu_count(), "torch": torch.__version__, "runs": [],
+               "loadavg_1m_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
         for th in a.threads:
@@ -129,6 +130,9 @@ def main() -> int:
         p = r.get("params_M", r.get("trainable_params_M", 0.0))
         print(f"{r['backbone']:<48}{r['torch_threads']:>7}  {p:6.1f}M  {r['cycle_p50_ms']:12.1f}"
               f"  {r['cycle_p99_ms']:6.1f}  {r['achievable_rate_hz']:7.2f}")
+    results["loadavg_1m_end"] = os.getloadavg()[0]
+    print(f"1-min load average (other processes share these cores): start "
+          f"{results['loadavg_1m_start']:.2f}, end {results['loadavg_1m_end']:.2f}")
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2))
     return 0
