@@ -5,7 +5,7 @@ import pytest
 
 from vla_controller.ik import IKSolver
 from vla_controller.impedance import (CartesianImpedance, CartesianImpedanceGains, JointImpedance,
-                                      JointImpedanceGains, TorqueSaturator)
+                                      JointImpedanceGains, TorqueSaturator, damping_scale)
 
 DT = 0.001
 
@@ -98,3 +98,17 @@ def test_torque_rate_limit_holds_under_huge_target_jump(franka_cfg, franka_kin, 
                            lambda q, dq: law.torque(q, dq, q_far, np.zeros(7), DT), 200)
     assert np.abs(taus).max() > 11.0          # it did saturate
     _assert_within_torque_limits(franka_cfg, taus)
+
+
+@pytest.mark.parametrize("dt,cap", [(0.0, 1.0), (np.nan, 1.0), (0.001, 0.0), (-1.0, 1.0)])
+def test_damping_scale_is_one_when_disabled_or_dt_invalid(franka_kin, dt, cap):
+    np.testing.assert_array_equal(damping_scale(franka_kin, np.zeros(7), np.full(7, 1e6), dt,
+                                                cap), np.ones(7))
+
+
+def test_damping_scale_caps_light_joints_only(franka_cfg, franka_kin):
+    q = franka_cfg.home_rad
+    s = damping_scale(franka_kin, q, np.array([50.0, 50, 50, 20, 20, 20, 10]), 0.002, 1.0)
+    m = np.diag(franka_kin.mass_matrix(q))
+    assert s[0] == 1.0 and s[6] < 1.0
+    assert np.all(np.array([50.0, 50, 50, 20, 20, 20, 10]) * s * 0.002 / m <= 1.0 + 1e-12)

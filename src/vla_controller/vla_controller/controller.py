@@ -50,6 +50,7 @@ class ControllerConfig:
     torque_rate_limit_scale: float = 0.95  # fraction of effort_rate_max
     gravity_compensation: bool = True     # false on the real Franka (libfranka adds gravity)
     coriolis_compensation: bool = True
+    damping_cap: float = 1.0              # max b*dt/M per joint (discrete stability), 0 = off
     joint_stiffness: tuple[float, ...] = ()
     joint_damping: tuple[float, ...] = ()
     cart_trans_stiffness_n_m: float = 150.0
@@ -70,6 +71,8 @@ class ControllerConfig:
             v = getattr(self, k)
             if not np.isfinite(v) or v <= 0:
                 raise ValueError(f"{k} must be finite and > 0, got {v}")
+        if not np.isfinite(self.damping_cap) or self.damping_cap < 0:
+            raise ValueError(f"damping_cap must be >= 0, got {self.damping_cap}")
         if not np.isfinite(self.rate_hz) or self.rate_hz < 0:
             raise ValueError(f"rate_hz must be >= 0 (0 = auto), got {self.rate_hz}")
         if self.ik_iters_per_tick < 1:
@@ -163,11 +166,12 @@ class Controller:
         self.law_name = law
         g, c = cfg.gravity_compensation, cfg.coriolis_compensation
         if law == "joint_impedance":
-            self.law = JointImpedance(kin, JointImpedanceGains(k, d), sat, g, c)
+            self.law = JointImpedance(kin, JointImpedanceGains(k, d), sat, g, c, cfg.damping_cap)
         else:
             self.law = CartesianImpedance(kin, CartesianImpedanceGains(
                 cfg.cart_trans_stiffness_n_m, cfg.cart_rot_stiffness_nm_rad,
-                cfg.cart_nullspace_stiffness, pinv_damping=cfg.cart_pinv_damping), sat, g, c)
+                cfg.cart_nullspace_stiffness, pinv_damping=cfg.cart_pinv_damping), sat, g, c,
+                cfg.damping_cap)
         self.saturator = sat
         ik_cfg = IKConfig(damping_max=cfg.ik_damping_max)
         self.ik = {a: IKSolver(kin, a, ik_cfg) for a in self.arm_names}

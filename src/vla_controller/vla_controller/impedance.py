@@ -7,6 +7,11 @@ Cartesian impedance:  tau = J^T (K_x e - D_x J dq) + N (K_n (q_n - q) - D_n dq) 
   (as in franka_ros2's example). Gravity/Coriolis terms can be switched off: libfranka adds
   gravity itself on the real robot.
 
+Discrete-time damping cap: a damping torque computed from the measured velocity and held for one
+period dt is unstable once b_ii * dt / M_ii(q) > 2 (light wrist links, no motor armature in a
+simulator, 500 Hz sim-time ticks). With ``damping_cap`` > 0 each joint's effective damping b_ii
+is scaled down to at most ``damping_cap * M_ii(q) / dt``.
+
 Every torque passes ``TorqueSaturator``: |tau| <= tau_max and |tau - tau_prev| <= rate_max * dt.
 """
 from __future__ import annotations
@@ -17,6 +22,27 @@ import numpy as np
 
 from vla_controller.ik import pose_error
 from vla_controller.kinematics import Kinematics
+
+
+def damping_scale(kin: Kinematics, q: np.ndarray, b_diag: np.ndarray, dt_s: float,
+                  cap: float, idx: np.ndarray | None = None) -> np.ndarray:
+    """Per-joint factor in (0, 1] keeping b_ii * dt / M_ii(q) <= cap (ones if cap <= 0).
+
+    Args:
+        kin: model. q: full configuration (nq,).
+        b_diag: effective damping of the joints ``idx`` (len(idx),), >= 0.
+        dt_s: control period (non-positive or non-finite: ones).
+        cap: allowed b dt / M ratio.
+        idx: joint indices b_diag refers to (default all joints).
+    Returns:
+        factors (len(b_diag),).
+    """
+    b_diag = np.abs(np.asarray(b_diag, dtype=float))
+    if cap <= 0 or not np.isfinite(dt_s) or dt_s <= 0:
+        return np.ones(len(b_diag))
+    m = np.diag(kin.mass_matrix(q))
+    m = m if idx is None else m[idx]
+    return np.minimum(1.0, cap * m / dt_s / np.maximum(b_diag, 1e-12))
 
 
 class TorqueSaturator:
@@ -78,7 +104,7 @@ class JointImpedance:
     """
 
     def __init__(self, kin: Kinematics, gains: JointImpedanceGains, saturator: TorqueSaturator,
-                 gravity: bool = True, coriolis: bool = True):
+                 gravity: bool = True, coriolis: bool = True, damping_cap: float = 1.0):
         n = kin.nq
         if np.shape(gains.stiffness) != (n,) or np.shape(gains.damping) != (n,):
             raise ValueError(f"joint impedance gains need {n} values")
@@ -86,6 +112,7 @@ class JointImpedance:
             raise ValueError("joint impedance gains must be >= 0")
         self.kin, self.gains, self.sat = kin, gains, saturator
         self.gravity, self.coriolis = gravity, coriolis
+        self.damping_cap = damping_cap
 
     def feedforward(self, q: np.ndarray, dq: np.ndarray) -> np.ndarray:
         tau = np.zeros(self.kin.nq)
@@ -102,8 +129,9 @@ class JointImpedance:
         Args:
             q, dq: measured positions/velocities. q_d, dq_d: targets. dt_s: control period.
         """
-        tau = (self.gains.stiffness * (q_d - q) + self.gains.damping * (dq_d - dq)
-               + self.feedforward(q, dq))
+        d = self.gains.damping * damping_scale(self.kin, q, self.gains.damping, dt_s,
+                                               self.damping_cap)
+        tau = self.gains.stiffness * (q_d - q) + d * (dq_d - dq) + self.feedforward(q, dq)
         return self.sat(tau, dt_s)
 
 
@@ -127,11 +155,14 @@ class CartesianImpedance:
     Args:
         kin: model. gains: Cartesian gains (same for every arm). saturator: torque clamp.
         gravity, coriolis: add g(q) / C(q, dq) dq.
+        damping_cap: discrete-time damping cap (module doc), 0 = off.
     """
 
     def __init__(self, kin: Kinematics, gains: CartesianImpedanceGains,
-                 saturator: TorqueSaturator, gravity: bool = True, coriolis: bool = True):
+                 saturator: TorqueSaturator, gravity: bool = True, coriolis: bool = True,
+                 damping_cap: float = 1.0):
         self.kin, self.g, self.sat = kin, gains, saturator
+        self.damping_cap = damping_cap
         self.gravity, self.coriolis = gravity, coriolis
         kt, kr = gains.trans_stiffness_n_m, gains.rot_stiffness_nm_rad
         if min(kt, kr, gains.nullspace_stiffness) < 0 or gains.pinv_damping <= 0:
@@ -159,11 +190,13 @@ class CartesianImpedance:
             J = Jf[:, idx]
             ep, er = pose_error(p, R, p_d, R_d)
             e = np.r_[ep, er]
-            tau_task = J.T @ (self.K @ e - self.D @ (J @ dq[idx]))
             JT_pinv = np.linalg.solve(J @ J.T + lam2 * np.eye(6), J)   # (J^T)# = (J J^T + l^2)^-1 J
             N = np.eye(len(idx)) - J.T @ JT_pinv
-            tau_null = N @ (self.kn * (q_null[idx] - q[idx]) - self.dn * dq[idx])
-            tau[idx] = tau_task + tau_null
+            B = J.T @ self.D @ J + self.dn * N          # joint-space damping of both tasks
+            tau_damp = -B @ dq[idx]
+            if self.damping_cap > 0:
+                tau_damp *= damping_scale(self.kin, q, np.diag(B), dt_s, self.damping_cap, idx)
+            tau[idx] = J.T @ (self.K @ e) + N @ (self.kn * (q_null[idx] - q[idx])) + tau_damp
         if self.gravity:
             tau += self.kin.gravity(q)
         if self.coriolis:
