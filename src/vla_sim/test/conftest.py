@@ -14,3 +14,11 @@ def franka_env():
     env = make_env(load_robot_config("franka", "sim"))
     yield env
     env.close()
+
+
+@pytest.fixture(scope="module")
+def aloha_env():
+    from vla_sim.factory import make_env
+    env = make_env(load_robot_config("aloha", "sim"))
+    yield env
+    env.close()

@@ -79,6 +79,11 @@ class SimEnv:
         self._grip_speed = np.array([g.speed_max_m_s for g in gs])
         self._grip_ctrl_per_width = np.array([g.ctrl_per_width for g in gs])
         self._grip_act = np.array([a for *_, a in self._grip], int)
+        n_arm = len(spec.arm_joints)
+        self._tgt_q = spec.home_q.astype(float).copy()
+        self._effort = np.zeros(n_arm)
+        self._effort_mask = np.zeros(n_arm, bool)
+        self._seen = [0] * len(outputs)
         self._hold_q = spec.home_q.astype(float).copy()
         self._holding = [True] * len(self.gates)
         self._grip_goal = np.array([g.width_max_m for g in spec.grippers])
@@ -172,6 +177,9 @@ class SimEnv:
                 gate.clear()
             self._holding = [True] * len(self.gates)
             self._hold_q = q0.copy()
+            self._tgt_q = q0.copy()
+            self._effort_mask[:] = False
+            self._seen = [g.accepted for g in self.gates]
             self._grip_goal = self.gripper_widths()
             self._grip_target = self._grip_goal.copy()
             mujoco.mj_forward(self.model, self.data)
@@ -255,30 +263,38 @@ class SimEnv:
             self.submit(i, [vals[idx[j]] for j in g.spec.joints])
 
     # ----------------------------------------------------------------------------- physics
+    def _refresh_gate(self, gi: int, stale: bool, q: np.ndarray) -> None:
+        """Recompute the per-joint targets of one gate (on a new command or a stale change)."""
+        gate = self.gates[gi]
+        arm_k, arm_i, grip_k, grip_i = self._gate_index[gi]
+        if stale:
+            if not self._holding[gi]:
+                self._hold_q[arm_i] = q[arm_i]  # latch where the arm is now
+            self._tgt_q[arm_i] = self._hold_q[arm_i]
+            self._effort_mask[arm_i] = False
+        else:
+            v = gate.values
+            if len(grip_k):
+                self._grip_goal[grip_i] = np.clip(v[grip_k], self._grip_lo[grip_i], self._grip_hi[grip_i])
+            if gate.spec.interface == "position":
+                self._tgt_q[arm_i] = np.clip(v[arm_k], self._arm_range[arm_i, 0], self._arm_range[arm_i, 1])
+                self._effort_mask[arm_i] = False
+            else:
+                self._effort[arm_i] = v[arm_k]
+                self._effort_mask[arm_i] = True
+        self._holding[gi] = stale
+        self._seen[gi] = gate.accepted
+
     def _control(self) -> None:
         d = self.data
         now = self.time_s
         q = d.qpos[self._arm_qadr]
-        qd = d.qvel[self._arm_vadr]
-        kp, kd = self.spec.kp, self.spec.kd
-        tau = np.zeros(len(self._arm_qadr))
         for gi, gate in enumerate(self.gates):
-            arm_k, arm_i, grip_k, grip_i = self._gate_index[gi]
             stale = gate.is_stale(now)
-            if stale:
-                if not self._holding[gi]:
-                    self._hold_q[arm_i] = q[arm_i]
-                tau[arm_i] = kp[arm_i] * (self._hold_q[arm_i] - q[arm_i]) - kd[arm_i] * qd[arm_i]
-            else:
-                v = gate.values
-                if len(grip_k):
-                    self._grip_goal[grip_i] = np.clip(v[grip_k], self._grip_lo[grip_i], self._grip_hi[grip_i])
-                if gate.spec.interface == "position":
-                    tgt = np.clip(v[arm_k], self._arm_range[arm_i, 0], self._arm_range[arm_i, 1])
-                    tau[arm_i] = kp[arm_i] * (tgt - q[arm_i]) - kd[arm_i] * qd[arm_i]
-                else:
-                    tau[arm_i] = v[arm_k]
-            self._holding[gi] = stale
+            if stale != self._holding[gi] or gate.accepted != self._seen[gi]:
+                self._refresh_gate(gi, stale, q)
+        tau = self.spec.kp * (self._tgt_q - q) - self.spec.kd * d.qvel[self._arm_vadr]
+        tau[self._effort_mask] = self._effort[self._effort_mask]
         d.ctrl[self._arm_act] = tau
         step = self._grip_speed * self.dt_s
         self._grip_target += np.clip(self._grip_goal - self._grip_target, -step, step)

@@ -55,16 +55,21 @@ class TaskContext:
         self.model.geom_rgba[self.geom_id(geom)] = [*np.clip(rgb, 0, 1), alpha]
 
     def in_contact(self, geoms_a: set[int], geoms_b: set[int]) -> bool:
-        d = self.data
-        for i in range(d.ncon):
-            c = d.contact[i]
-            if (c.geom1 in geoms_a and c.geom2 in geoms_b) or (c.geom2 in geoms_a and c.geom1 in geoms_b):
-                return True
-        return False
+        """True if any active contact pairs a geom of ``geoms_a`` with one of ``geoms_b``."""
+        if self.data.ncon == 0:
+            return False
+        g = self.data.contact.geom[:self.data.ncon]
+        a = np.isin(g, list(geoms_a))
+        b = np.isin(g, list(geoms_b))
+        return bool(np.any((a[:, 0] & b[:, 1]) | (a[:, 1] & b[:, 0])))
 
     def body_geoms(self, body: str) -> set[int]:
-        b = self.body_id(body)
-        return {g for g in range(self.model.ngeom) if self.model.geom_bodyid[g] == b}
+        if not hasattr(self, "_geoms_of"):
+            self._geoms_of: dict[str, set[int]] = {}
+        if body not in self._geoms_of:
+            b = self.body_id(body)
+            self._geoms_of[body] = set(np.flatnonzero(self.model.geom_bodyid == b).tolist())
+        return self._geoms_of[body]
 
 
 class Task:

@@ -1,0 +1,207 @@
+"""Scripted expert for the ALOHA tasks: both arms follow phase-wise Cartesian targets computed
+from the simulator state at the start of each phase (so grasp offsets are corrected before the
+handover / insertion), converted to joints with per-arm DLS IK (ROS-free)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import mujoco
+import numpy as np
+
+from vla_sim.experts import Expert, _min_jerk
+from vla_sim.ik import DlsIk
+
+OPEN, CLOSED = 0.057, 0.021
+
+
+def gripper_rot(approach, fingers) -> np.ndarray:
+    """Rotation of a ViperX gripper frame: x = approach direction, y = finger slide axis."""
+    a = np.asarray(approach, float)
+    a /= np.linalg.norm(a)
+    f = np.asarray(fingers, float)
+    f = f - a * np.dot(a, f)
+    f /= np.linalg.norm(f)
+    return np.column_stack([a, f, np.cross(a, f)])
+
+
+def _quat(r: np.ndarray) -> np.ndarray:
+    q = np.zeros(4)
+    mujoco.mju_mat2Quat(q, r.reshape(-1))
+    return q
+
+
+def _slerp(q0: np.ndarray, q1: np.ndarray, s: float) -> np.ndarray:
+    if np.dot(q0, q1) < 0:
+        q1 = -q1
+    d = min(1.0, float(np.dot(q0, q1)))
+    th = np.arccos(d)
+    if th < 1e-6:
+        q = q0 + s * (q1 - q0)
+    else:
+        q = (np.sin((1 - s) * th) * q0 + np.sin(s * th) * q1) / np.sin(th)
+    return q / np.linalg.norm(q)
+
+
+def _mat(q: np.ndarray) -> np.ndarray:
+    r = np.zeros(9)
+    mujoco.mju_quat2Mat(r, q)
+    return r.reshape(3, 3)
+
+
+# A phase: duration and, per arm, a function env -> (pos, rot, gripper) evaluated at phase start
+# (None keeps the arm's previous target).
+Target = Callable[[object], tuple]
+
+
+class AlohaExpert(Expert):
+    def __init__(self, env):
+        spec = env.spec
+        self.sides = ("left", "right")
+        self.iks = {}
+        for s in self.sides:
+            joints = [mj for cfg, mj in zip(spec.arm_joints, spec.arm_mj_joints) if spec.arm_of_joint[cfg] == s]
+            self.iks[s] = DlsIk(env.model, joints, spec.tcp_sites[s], damping=0.02, rot_weight=0.25)
+        self.names = env.command_names
+        self._idx = {s: [i for i, n in enumerate(spec.arm_joints) if spec.arm_of_joint[n] == s] for s in self.sides}
+
+    # ------------------------------------------------------------------ plans
+    def _rot(self, env, side: str, approach, fingers) -> np.ndarray:
+        """Gripper rotation; the finger axis sign (a symmetric gripper) nearest the arm's current
+        one, so the wrist never has to turn half a revolution."""
+        cur = env.data.site(f"vx300s_{side}/tcp").xmat.reshape(3, 3)
+        f = np.asarray(fingers, float)
+        return gripper_rot(approach, f if np.dot(cur[:, 1], f) >= 0 else -f)
+
+    def _plan_transfer(self, env):
+        p = env.task_params
+        giver, taker = p["from_arm"], p["to_arm"]
+        sg = 1.0 if giver == "right" else -1.0     # giver sits at x = sg * 0.469
+        cube = lambda e: e._ctx.body_pos("cube")  # noqa: E731
+        tilt = np.deg2rad(45)
+        a_g = np.array([-sg * np.sin(tilt), 0.0, -np.cos(tilt)])   # tilted towards the middle
+        r_g = self._rot(env, giver, a_g, [0, 1, 0])
+        r_t = self._rot(env, taker, [sg, 0, 0], [0, 0, 1])          # horizontal, fingers vertical
+        meet = np.array([0.0, 0.5, 0.22])
+
+        def at_cube(dz=0.0, back=0.0):
+            return lambda e: (cube(e) + np.array([0, 0, 0.004 + dz]) - back * a_g, r_g, OPEN)
+
+        def taker_pose(offset, g):
+            # Grab the half of the cube facing the taker, relative to where the cube really is.
+            return lambda e: (cube(e) + np.array([-sg * offset, 0, 0]), r_t, g)
+
+        def giver_meet(e):
+            tcp = e.data.site(f"vx300s_{giver}/tcp").xpos.copy()
+            return (meet + (tcp - cube(e)), r_g, CLOSED)
+
+        G, T = giver, taker
+        return [
+            (1.2, {G: at_cube(back=0.08)}),
+            (0.7, {G: at_cube()}),
+            (0.5, {G: lambda e: (*at_cube()(e)[:2], CLOSED)}),
+            (1.2, {G: giver_meet, T: lambda e: (meet + np.array([-sg * 0.12, 0, 0]), r_t, OPEN)}),
+            (0.8, {T: taker_pose(0.012, OPEN)}),
+            (0.5, {T: taker_pose(0.012, CLOSED)}),
+            (0.5, {G: lambda e: (e.data.site(f"vx300s_{giver}/tcp").xpos.copy(), r_g, OPEN)}),
+            (0.8, {G: lambda e: (e.data.site(f"vx300s_{giver}/tcp").xpos.copy() - 0.08 * a_g, r_g, OPEN)}),
+            (0.6, {}),
+        ]
+
+    def _plan_insertion(self, env):
+        down_l = self._rot(env, "left", [0, 0, -1], [0, 1, 0])
+        down_r = self._rot(env, "right", [0, 0, -1], [0, 1, 0])
+        peg = lambda e: e._ctx.body_pos("peg")  # noqa: E731
+        sock = lambda e: e._ctx.body_pos("socket")  # noqa: E731
+        grasp_peg = lambda e, dz=0.006: (peg(e) + np.array([0.02, 0, dz]), down_r)  # noqa: E731
+        grasp_sock = lambda e, dz=0.006: (sock(e) + np.array([-0.025, 0, dz]), down_l)  # noqa: E731
+        S = np.array([-0.06, 0.5, 0.2])
+
+        def above(f, h):
+            return lambda e: (f(e)[0] + np.array([0, 0, h]), f(e)[1], OPEN)
+
+        def move_obj(side, body, goal):
+            # Move the tool so that the held object's centre reaches ``goal(e)``.
+            def f(e):
+                tcp = e.data.site(f"vx300s_{side}/tcp").xpos.copy()
+                return (goal(e) + (tcp - e._ctx.body_pos(body)), down_l if side == "left" else down_r, CLOSED)
+            return f
+
+        def peg_tip_to(depth_m):
+            # Put the peg's -x tip ``depth_m`` inside the socket's +x opening, along the socket's
+            # own axis (corrects for how both objects really sit in the grippers).
+            def f(e):
+                c = e._ctx
+                rs, rp = c.body_xmat("socket"), c.body_xmat("peg")
+                opening = c.body_pos("socket") + rs @ np.array([0.06, 0, 0])
+                goal_tip = opening - depth_m * rs[:, 0]
+                tip = c.body_pos("peg") + rp @ np.array([-0.06, 0, 0])
+                tcp = e.data.site("vx300s_right/tcp").xpos.copy()
+                return (tcp + goal_tip - tip, down_r, CLOSED)
+            return f
+
+        return [
+            (1.2, {"left": above(grasp_sock, 0.08), "right": above(grasp_peg, 0.08)}),
+            (0.7, {"left": above(grasp_sock, 0.0), "right": above(grasp_peg, 0.0)}),
+            (0.5, {"left": lambda e: (*grasp_sock(e), CLOSED), "right": lambda e: (*grasp_peg(e), CLOSED)}),
+            (1.2, {"left": move_obj("left", "socket", lambda e: S),
+                   "right": move_obj("right", "peg", lambda e: S + np.array([0.15, 0, 0]))}),
+            (0.6, {"right": peg_tip_to(-0.02)}),
+            (0.4, {"right": peg_tip_to(-0.01)}),
+            (1.0, {"right": peg_tip_to(0.05)}),
+            (0.8, {}),
+        ]
+
+    # ------------------------------------------------------------------ execution
+    def reset(self, env) -> None:
+        self.env = env
+        plans = {"transfer_cube": self._plan_transfer, "insertion": self._plan_insertion}
+        if env.task.name not in plans:
+            raise ValueError(f"AlohaExpert cannot solve task '{env.task.name}'")
+        self.phases = plans[env.task.name](env)
+        self._t_phase = []
+        t = 0.0
+        for dur, _ in self.phases:
+            self._t_phase.append(t)
+            t += dur
+        self._duration = t
+        self._phase = -1
+        q = env.arm_q()
+        self.q = {s: q[self._idx[s]] for s in self.sides}
+        self.cur = {}
+        widths = env.gripper_widths()
+        for i, s in enumerate(self.sides):
+            pos, rot = self.iks[s].fk(self.q[s], env.data.qpos)
+            self.cur[s] = (pos, _quat(rot), float(widths[i]))
+        self.seg = {s: (0.0, 1e-3, self.cur[s], self.cur[s]) for s in self.sides}
+
+    @property
+    def duration_s(self) -> float:
+        return self._duration
+
+    def _pose_at(self, s: str, t: float):
+        t0, dur, (p0, q0, g0), (p1, q1, g1) = self.seg[s]
+        u = _min_jerk((t - t0) / dur)
+        return p0 + u * (p1 - p0), _slerp(q0, q1, u), g1 if (t - t0) >= 0 else g0
+
+    def act(self, t_s: float) -> np.ndarray:
+        k = int(np.searchsorted(self._t_phase, t_s, side="right") - 1)
+        while self._phase < k:  # enter new phase(s): targets from the current sim state
+            self._phase += 1
+            dur, targets = self.phases[self._phase]
+            t0 = self._t_phase[self._phase]
+            for s, f in targets.items():
+                if f is None:
+                    continue
+                start = self._pose_at(s, t0)
+                pos, rot, g = f(self.env)
+                self.seg[s] = (t0, dur, start, (np.asarray(pos, float), _quat(rot), float(g)))
+        out = np.zeros(len(self.names))
+        qfull = self.env.data.qpos.copy()
+        col = 0
+        for s in self.sides:
+            pos, quat, g = self._pose_at(s, t_s)
+            self.q[s], _ = self.iks[s].solve(self.q[s], pos, _mat(quat), iters=10, full_qpos=qfull)
+            out[col:col + len(self.q[s])] = self.q[s]
+            out[col + len(self.q[s])] = g
+            col += len(self.q[s]) + 1
+        return out
