@@ -35,6 +35,7 @@ class ControllerNode(StackNode):
         self._loop = RateMeter(2000)              # wall-clock tick timing (jitter)
         self._compute_us = RollingStats(2000)
         self._last_error = ""
+        self._internal_errors = 0
         self._control_group = MutuallyExclusiveCallbackGroup()
         self._io_group = MutuallyExclusiveCallbackGroup()
         self._pub = self.create_publisher(JointState, self.topics.controller_command, COMMAND)
@@ -68,8 +69,16 @@ class ControllerNode(StackNode):
         t0 = time.perf_counter()
         self._loop.tick(time.monotonic())
         now = self.get_clock().now()
-        with self._lock:
-            cmd = self.core.step(now.nanoseconds * 1e-9)
+        if now.nanoseconds <= 0:
+            return                     # use_sim_time before the first /clock: no time yet
+        try:
+            with self._lock:
+                cmd = self.core.step(now.nanoseconds * 1e-9)
+        except Exception as e:  # noqa: BLE001 - publish nothing (the gate's watchdog stops)
+            self._internal_errors += 1
+            self._last_error = f"internal: {e!r}"
+            self.get_logger().error(f"controller step failed: {e!r}", throttle_duration_sec=1.0)
+            return
         if cmd is None:
             return
         msg = JointState()
@@ -89,9 +98,11 @@ class ControllerNode(StackNode):
                  period_p50_ms=f"{p.percentile(50) * 1e3:.3f}",
                  period_p99_ms=f"{p.percentile(99) * 1e3:.3f}",
                  compute_p99_us=f"{self._compute_us.percentile(99):.0f}",
-                 last_error=self._last_error)
+                 internal_errors=self._internal_errors, last_error=self._last_error)
         mode = d["mode"]
-        if mode in ("waiting_for_state", "state_stale"):
+        if self._internal_errors:
+            level, text = ERROR, f"{mode}; internal errors: {self._internal_errors}"
+        elif mode in ("waiting_for_state", "state_stale"):
             level, text = ERROR if mode == "state_stale" else WARN, f"no command: {mode}"
         elif d["rejected_total"] or d["rejected_no_state"]:
             level, text = WARN, f"{mode}; rejected targets: {d['rejected_total']}"
