@@ -1,5 +1,4 @@
 """Controller core: targets in, commands out; hold, bad input, limits, closed loop in MuJoCo."""
-import dataclasses
 
 import mujoco
 import numpy as np
@@ -10,7 +9,6 @@ from vla_common.config import load_robot_config
 from vla_controller import action_space as asp
 from vla_controller.command_validation import TargetRejected
 from vla_controller.controller import Command, Controller, ControllerConfig
-from vla_controller.kinematics import load_kinematics
 
 
 def _make(cfg, kin, **kw):

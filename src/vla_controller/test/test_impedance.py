@@ -112,3 +112,24 @@ def test_damping_scale_caps_light_joints_only(franka_cfg, franka_kin):
     m = np.diag(franka_kin.mass_matrix(q))
     assert s[0] == 1.0 and s[6] < 1.0
     assert np.all(np.array([50.0, 50, 50, 20, 20, 20, 10]) * s * 0.002 / m <= 1.0 + 1e-12)
+
+
+def test_cartesian_impedance_at_rest_on_target_outputs_gravity_for_both_aloha_arms(aloha_cfg,
+                                                                                  aloha_kin):
+    q = aloha_cfg.home_rad
+    law = CartesianImpedance(aloha_kin, CartesianImpedanceGains(), _sat(aloha_cfg, 10.0))
+    targets = {a: aloha_kin.frame_pose(q, aloha_kin.ee_frames[a]) for a in ("left", "right")}
+    tau = law.torque(q, np.zeros(12), targets, q, DT)
+    np.testing.assert_allclose(tau, aloha_kin.gravity(q), atol=1e-9)
+
+
+def test_cartesian_impedance_pulls_towards_target(franka_cfg, franka_kin):
+    q = franka_cfg.home_rad
+    p, R = franka_kin.frame_pose(q, "panda_hand_tcp")
+    law = CartesianImpedance(franka_kin, CartesianImpedanceGains(), _sat(franka_cfg, 10.0),
+                             gravity=False, coriolis=False)
+    tau = law.torque(q, np.zeros(7), {"arm": (p + np.array([0.0, 0.0, 0.1]), R)}, q, DT)
+    # the implied ee force (J^T)^+ tau points up
+    J = franka_kin.jacobian(q, "panda_hand_tcp")
+    f = np.linalg.pinv(J.T) @ tau
+    assert f[2] > 10.0 and abs(f[0]) < 1.0 and abs(f[1]) < 1.0

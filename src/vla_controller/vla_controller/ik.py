@@ -49,8 +49,8 @@ class IKConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for k in ("tol_pos_m", "tol_rot_rad", "rot_weight_m_per_rad", "damping_max", "damping_err_ref",
-                  "sigma_threshold", "step_max_rad", "err_pos_max_m", "err_rot_max_rad"):
+        for k in ("tol_pos_m", "tol_rot_rad", "rot_weight_m_per_rad", "damping_max",
+                  "damping_err_ref", "sigma_threshold", "step_max_rad", "err_pos_max_m", "err_rot_max_rad"):
             v = getattr(self, k)
             if not np.isfinite(v) or v <= 0:
                 raise ValueError(f"IKConfig.{k} must be finite and > 0, got {v}")
@@ -109,9 +109,8 @@ def dls_step(J: np.ndarray, e: np.ndarray, cfg: IKConfig, null_dq: np.ndarray | 
     if locked is not None:
         J[:, locked] = 0.0
     U, S, Vt = np.linalg.svd(J, full_matrices=False)
-    s_min = S[-1] if len(S) == J.shape[0] else 0.0   # fewer columns than rows: rank deficient
-    if locked is not None and np.any(locked):
-        s_min = min(s_min, S[min(len(S), n - int(np.sum(locked))) - 1] if n > np.sum(locked) else 0.0)
+    # fewer columns than rows: rank deficient (locked columns are zero, so they count too)
+    s_min = S[-1] if len(S) == J.shape[0] else 0.0
     lam2 = cfg.damping ** 2
     if s_min < cfg.sigma_threshold:
         # Levenberg-Marquardt flavour: the extra damping fades with the error, so targets at a

@@ -168,12 +168,14 @@ class CartesianImpedance:
         if min(kt, kr, gains.nullspace_stiffness) < 0 or gains.pinv_damping <= 0:
             raise ValueError("Cartesian stiffness must be >= 0 and pinv_damping > 0")
         self.K = np.diag([kt] * 3 + [kr] * 3)
-        self.D = np.diag([gains.d(gains.trans_damping, kt)] * 3 + [gains.d(gains.rot_damping, kr)] * 3)
+        self.D = np.diag([gains.d(gains.trans_damping, kt)] * 3
+                         + [gains.d(gains.rot_damping, kr)] * 3)
         self.kn = gains.nullspace_stiffness
         self.dn = gains.d(gains.nullspace_damping, gains.nullspace_stiffness)
 
-    def torque(self, q: np.ndarray, dq: np.ndarray, targets: dict[str, tuple[np.ndarray, np.ndarray]],
-               q_null: np.ndarray, dt_s: float) -> np.ndarray:
+    def torque(self, q: np.ndarray, dq: np.ndarray,
+               targets: dict[str, tuple[np.ndarray, np.ndarray]], q_null: np.ndarray,
+               dt_s: float) -> np.ndarray:
         """Saturated Cartesian impedance torque (n,), Nm.
 
         Args:
