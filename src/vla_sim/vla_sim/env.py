@@ -57,6 +57,10 @@ class SimEnv:
         self._arm_index = {n: i for i, n in enumerate(spec.arm_joints)}
         self._grip_index = {g.name: i for i, g in enumerate(spec.grippers)}
         known = set(self._arm_index) | set(self._grip_index)
+        n_arm = len(spec.arm_joints)
+        # command_names order as indices into concat(arm values, gripper values)
+        self._cmd_order = np.array([self._arm_index[n] if n in self._arm_index else n_arm + self._grip_index[n]
+                                    for n in self.command_names], int)
         self.gates: list[CommandGate] = []
         for o in outputs:
             unknown = [j for j in o.joints if j not in known]
@@ -121,10 +125,7 @@ class SimEnv:
         return np.array([float(np.mean(self.data.qpos[qa] / g.qpos_per_width)) for g, qa, _, _ in self._grip])
 
     def _by_command_names(self, arm: np.ndarray, grip: np.ndarray) -> np.ndarray:
-        out = np.empty(len(self.command_names))
-        for k, n in enumerate(self.command_names):
-            out[k] = arm[self._arm_index[n]] if n in self._arm_index else grip[self._grip_index[n]]
-        return out
+        return np.concatenate([arm, grip])[self._cmd_order]
 
     def joint_positions(self) -> np.ndarray:
         """Arm joint positions (rad) and gripper widths (m) in ``command_names`` order."""

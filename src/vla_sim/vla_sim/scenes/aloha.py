@@ -63,6 +63,7 @@ def build_aloha_mjcf(assets_dir: str | os.PathLike | None = None) -> str:
     _sub(opt, "flag", multiccd="enable")
     vis = _sub(root, "visual")
     _sub(vis, "global", offwidth=640, offheight=480)
+    _sub(vis, "quality", offsamples=0)  # no multisampling: software (OSMesa) rendering cost
     _sub(vis, "headlight", ambient="0.4 0.4 0.4", diffuse="0.5 0.5 0.5", specular="0 0 0")
     asset = _sub(root, "asset")
     for src in (scene, deps):
@@ -71,6 +72,8 @@ def build_aloha_mjcf(assets_dir: str | os.PathLike | None = None) -> str:
                 asset.append(m)
     world = _sub(root, "worldbody")
     for child in scene.find("worldbody"):
+        if child.tag == "light":
+            child.set("castshadow", "false")  # shadows cost most of a software-rendered frame
         if child.tag == "camera" and child.get("name") == "top":
             # Looking straight down at its target leaves the roll undefined (pose jitter would
             # spin the image): a fixed camera with the image x axis along world x instead.
