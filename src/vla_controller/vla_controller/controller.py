@@ -6,8 +6,8 @@ returns the command for this tick (or None while no fresh joint state exists):
 1. target: the interpolated S1 target at now_s, or - with no target for ``target_timeout_s`` -
    the pose measured when the targets stopped (held until a new target arrives);
 2. ee spaces: a few warm-started DLS IK iterations per tick turn the ee target into joints;
-3. joint targets are clipped to the position limits and rate-limited to
-   ``vel_limit_scale * vel_max`` (grippers: width range and speed);
+3. joint targets are clipped to the position limits and followed by a velocity- and
+   acceleration-limited tracker (``motion_limits``; grippers: width range, speed, acceleration);
 4. DoFs with an effort interface get a torque from the joint or Cartesian impedance law
    (Cartesian target = FK of the rate-limited joint target, null-space posture = that target),
    saturated in torque and torque rate; position DoFs get the joint target.
@@ -28,6 +28,7 @@ from vla_controller.impedance import (CartesianImpedance, CartesianImpedanceGain
                                       JointImpedanceGains, TorqueSaturator)
 from vla_controller.interpolation import TargetBuffer
 from vla_controller.kinematics import Kinematics
+from vla_controller.motion_limits import feedforward_velocity, limited_step
 
 LAWS = ("auto", "joint_impedance", "cartesian_impedance")
 
@@ -45,7 +46,9 @@ class ControllerConfig:
     state_timeout_s: float = 0.1          # joint_states older than this: no command
     use_target_stamps: bool = True        # interpolate on ActionStep.header.stamp (else arrival)
     max_future_s: float = 2.0             # targets stamped further ahead are rejected
-    vel_limit_scale: float = 0.9          # joint target rate limit, fraction of vel_max
+    vel_limit_scale: float = 0.9          # joint command speed limit, fraction of vel_max
+    acc_limit_scale: float = 0.9          # joint command acceleration limit, fraction of acc_max
+    gripper_acc_max_m_s2: float = 2.0
     torque_limit_scale: float = 0.95      # fraction of effort_max
     torque_rate_limit_scale: float = 0.95  # fraction of effort_rate_max
     gravity_compensation: bool = True     # false on the real Franka (libfranka adds gravity)
@@ -66,6 +69,7 @@ class ControllerConfig:
         if self.control_law not in LAWS:
             raise ValueError(f"control_law must be one of {LAWS}, got '{self.control_law}'")
         for k in ("target_timeout_s", "state_timeout_s", "max_future_s", "vel_limit_scale",
+                  "acc_limit_scale", "gripper_acc_max_m_s2",
                   "torque_limit_scale", "torque_rate_limit_scale", "heartbeat_period_s",
                   "cart_pinv_damping", "ik_damping_max"):
             v = getattr(self, k)
@@ -154,6 +158,8 @@ class Controller:
         self.period_s = 1.0 / self.rate_hz
         lim = robot_cfg.limits
         self.vel_max = np.asarray(lim.vel_max_rad_s) * cfg.vel_limit_scale
+        self.acc_max = np.asarray(lim.acc_max_rad_s2) * cfg.acc_limit_scale
+        self.grip_acc = np.full(len(self.grippers), cfg.gripper_acc_max_m_s2)
         sat = TorqueSaturator(np.asarray(lim.effort_max_nm) * cfg.torque_limit_scale,
                               np.asarray(lim.effort_rate_max_nm_s) * cfg.torque_rate_limit_scale)
         if cfg.joint_stiffness:
@@ -185,6 +191,10 @@ class Controller:
         self.hold: tuple[np.ndarray, np.ndarray] | None = None
         self.q_cmd: np.ndarray | None = None
         self.grip_cmd: np.ndarray | None = None
+        self.v_cmd = np.zeros(self.n)
+        self.gv_cmd = np.zeros(len(self.grippers))
+        self.q_d_prev: np.ndarray | None = None
+        self.g_d_prev: np.ndarray | None = None
         self.q_ik: np.ndarray | None = None       # IK warm start (ee spaces)
         self.last_step_s: float | None = None
 
@@ -316,6 +326,8 @@ class Controller:
         self.last_step_s = now_s
         if self.q_cmd is None:
             self.q_cmd, self.grip_cmd = st.q.copy(), st.grip.copy()
+            self.v_cmd, self.gv_cmd = np.zeros(self.n), np.zeros(len(self.grippers))
+            self.q_d_prev = self.g_d_prev = None
             self.q_ik = st.q.copy()
             self.saturator.reset()
 
@@ -333,14 +345,17 @@ class Controller:
             self.status.mode = "tracking"
 
         q_d = np.clip(q_d, self.kin.q_min_rad, self.kin.q_max_rad)
-        step_max = self.vel_max * dt
-        q_new = self.q_cmd + np.clip(q_d - self.q_cmd, -step_max, step_max)
         g_d = np.clip(g_d, self.grip_min, self.grip_max)
-        g_new = self.grip_cmd + np.clip(g_d - self.grip_cmd, -self.grip_speed * dt,
-                                        self.grip_speed * dt)
-        v_new = (q_new - self.q_cmd) / dt
-        gv_new = (g_new - self.grip_cmd) / dt
-        self.q_cmd, self.grip_cmd = q_new, g_new
+        v_ff = feedforward_velocity(q_d, self.q_d_prev, dt, self.vel_max)
+        gv_ff = feedforward_velocity(g_d, self.g_d_prev, dt, self.grip_speed)
+        self.q_d_prev, self.g_d_prev = q_d, g_d
+        q_new, v_new = limited_step(self.q_cmd, self.v_cmd, q_d, v_ff, dt, self.vel_max,
+                                    self.acc_max)
+        g_new, gv_new = limited_step(self.grip_cmd, self.gv_cmd, g_d, gv_ff, dt,
+                                     self.grip_speed, self.grip_acc)
+        q_new = np.clip(q_new, self.kin.q_min_rad, self.kin.q_max_rad)
+        g_new = np.clip(g_new, self.grip_min, self.grip_max)
+        self.q_cmd, self.grip_cmd, self.v_cmd, self.gv_cmd = q_new, g_new, v_new, gv_new
 
         effort = np.zeros(0)
         if self.any_effort:
