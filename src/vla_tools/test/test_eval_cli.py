@@ -1,0 +1,90 @@
+"""Evaluation CLI helpers, seed policy and the report (ROS-free)."""
+import json
+
+import pytest
+
+from vla_tools import evaluate
+from vla_tools.eval_report import write_report
+
+
+@pytest.mark.parametrize("text,seeds", [("100000:100003", [100000, 100001, 100002]),
+                                        ("5,7", [5, 7])])
+def test_parse_seeds_accepts_range_and_list(text, seeds):
+    assert evaluate.parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("bad", ["", "10:10", "a:b", ","])
+def test_parse_seeds_rejects_empty_or_malformed(bad):
+    with pytest.raises(ValueError):
+        evaluate.parse_seeds(bad)
+
+
+def test_instruction_file_round_trip_and_template_choice(tmp_path):
+    p = tmp_path / "i.txt"
+    p.write_text("# comment\npick_cube: lift the {color} thing\npick_cube: get {color}\n")
+    t = evaluate.read_instruction_file(p)
+    assert evaluate.instruction_for(t, "pick_cube", 100001, {"color": "red"}) == "get red"
+    assert evaluate.instruction_for(t, "place_cube_on_plate", 1, {}) is None
+    assert evaluate.instruction_for(None, "pick_cube", 1, {}) is None
+
+
+@pytest.mark.parametrize("content", ["no colon here\n", "# only comments\n", ": empty task\n"])
+def test_instruction_file_bad_content_is_a_clear_error(tmp_path, content):
+    p = tmp_path / "i.txt"
+    p.write_text(content)
+    with pytest.raises(ValueError):
+        evaluate.read_instruction_file(p)
+
+
+def test_instruction_file_missing_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        evaluate.read_instruction_file(tmp_path / "nope.txt")
+
+
+def test_template_with_unknown_field_is_a_clear_error():
+    with pytest.raises(ValueError, match="plate_color"):
+        evaluate.instruction_for({"pick_cube": ["{plate_color}"]}, "pick_cube", 0, {"color": "red"})
+
+
+def test_shipped_heldout_file_parses_and_differs_from_training_phrasings():
+    from vla_common.config import find_config_dir
+    from vla_sim.instructions import TRAIN_TEMPLATES
+    t = evaluate.read_instruction_file(find_config_dir() / "instructions" / "heldout.txt")
+    for task, tmpls in t.items():
+        assert not set(tmpls) & set(TRAIN_TEMPLATES[task])
+
+
+def test_cli_refuses_training_seeds(capsys):
+    assert evaluate.main(["--seeds", "0:5", "--backend", "inproc"]) == 2
+    assert "training seeds" in capsys.readouterr().err
+
+
+def _ep(mode, task, seed, ok, t=None, wrong=0):
+    return {"mode": mode, "task": task, "seed": seed, "instruction": "x", "success": ok,
+            "time_to_success_s": t, "wrong_object_picks": wrong, "jerk_rms_rad_s3": 1.0,
+            "safety_events": 0, "action_rate_hz": 200.0, "chunk_rate_hz": 10.0,
+            "latent_rate_hz": 8.0, "s1_compute_ms_p50": 2.0, "s2_compute_ms_p50": 9.0}
+
+
+def test_summarize_counts_success_and_wrong_picks_per_mode_and_task():
+    eps = [_ep("async", "pick_cube", 1, True, 3.0), _ep("async", "pick_cube", 2, False, wrong=1),
+           _ep("sync", "pick_cube", 1, True, 5.0)]
+    s = evaluate.summarize(eps)
+    assert s["async"]["pick_cube"]["success_rate"] == 0.5
+    assert s["async"]["pick_cube"]["episodes_with_wrong_object_pick"] == 1
+    assert s["sync"]["pick_cube"]["mean_time_to_success_s"] == 5.0
+
+
+def test_report_writes_html_and_png(tmp_path):
+    eps = [_ep("async", "pick_cube", 1, True, 3.0), _ep("sync", "pick_cube", 1, False)]
+    (tmp_path / "episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in eps))
+    (tmp_path / "summary.json").write_text(json.dumps({"meta": {"robot": "franka"},
+                                                       "summary": evaluate.summarize(eps)}))
+    html = write_report(tmp_path)
+    assert "pick_cube" in html.read_text()
+    assert (tmp_path / "report.png").stat().st_size > 1000
+
+
+def test_report_without_results_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="summary.json"):
+        write_report(tmp_path)

@@ -1,0 +1,138 @@
+"""Unit tests of the end-to-end training data pipeline (ROS-free, no model download)."""
+import numpy as np
+import pytest
+
+from vla_tools.training_data import BatchConfig, DemoEpisode, DemoSampler, aux_targets, resize_images
+from vla_tools.training_model import _random_shift
+from vla_tools.training_rollout import RolloutConfig, jerk_rms
+
+
+def _action(T=50, close_at=None, open_at=None):
+    a = np.zeros((T, 8), np.float32)
+    a[:, :7] = np.arange(T)[:, None] * 0.01
+    a[:, 7] = 0.08
+    if close_at is not None:
+        a[close_at:, 7] = 0.0
+    if open_at is not None:
+        a[open_at:, 7] = 0.08
+    return a
+
+
+def test_aux_targets_without_close_are_masked_out():
+    tgt, mask = aux_targets(_action(), 7, 7)
+    assert not mask.any() and not tgt.any()
+
+
+def test_aux_targets_close_only_gives_grasp_pose():
+    tgt, mask = aux_targets(_action(close_at=20), 7, 7)
+    assert np.allclose(tgt[:7], 0.20) and mask[:7].all() and not mask[7:].any()
+
+
+def test_aux_targets_close_then_open_gives_grasp_and_release():
+    tgt, mask = aux_targets(_action(close_at=10, open_at=30), 7, 7)
+    assert np.allclose(tgt[:7], 0.10) and np.allclose(tgt[7:], 0.30) and mask.all()
+
+
+@pytest.mark.parametrize("bad", [np.zeros((0, 8)), np.zeros(8)])
+def test_aux_targets_empty_or_1d_input_gives_mask_zero(bad):
+    _, mask = aux_targets(bad, 7, 7)
+    assert not mask.any()
+
+
+def test_resize_images_matches_the_planner_preprocessing():
+    from vla_planner.image_utils import images_to_tensor
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (3, 128, 128, 3), dtype=np.uint8)
+    ours = resize_images(frames, 64)
+    ref = (images_to_tensor(list(frames), 64).permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    assert ours.shape == (3, 64, 64, 3)
+    assert np.abs(ours.astype(int) - ref.astype(int)).max() <= 1
+
+
+def test_resize_images_empty_gives_empty():
+    assert resize_images(np.zeros((0, 128, 128, 3), np.uint8), 32).shape == (0, 32, 32, 3)
+
+
+@pytest.mark.parametrize("kw", [{"frames": 0}, {"repeats": 0}, {"horizon": 0},
+                                {"delay_min_s": 0.3, "delay_max_s": 0.1}, {"delay_min_s": -0.1}])
+def test_batch_config_rejects_bad_values(kw):
+    with pytest.raises(ValueError):
+        BatchConfig(**kw)
+
+
+class _Table:
+    def __init__(self, texts):
+        self.index = {t: i for i, t in enumerate(texts)}
+
+
+def _episode(T=100, n_img=20):
+    frames = np.arange(0, T, 5)[:n_img]
+    return DemoEpisode(state=np.tile(np.arange(T, dtype=np.float32)[:, None], (1, 8)),
+                       action=_action(T, close_at=40), task="pick_cube",
+                       instruction="pick up the red cube", params={"color": "red"},
+                       img_frames=frames, images=np.zeros((len(frames), 2, 16, 16, 3), np.uint8),
+                       aux=np.zeros(14, np.float32), aux_mask=np.ones(14, np.float32))
+
+
+def test_sampler_latent_is_older_than_the_state_by_the_configured_delay():
+    from vla_tools.training_data import instruction_variants
+    ep = _episode()
+    table = _Table(instruction_variants(ep))
+    cfg = BatchConfig(frames=8, repeats=4, horizon=4, delay_min_s=0.1, delay_max_s=0.3)
+    b = DemoSampler([ep], table, cfg).sample(np.random.default_rng(0))
+    assert b["images"].shape == (8, 2, 16, 16, 3)
+    assert b["state"].shape == (32, 8) and b["actions"].shape == (32, 4, 8)
+    # state value = its frame index; age must be (state frame - image frame) / fps
+    age = b["latent_age_s"]
+    end_clipped = b["state"][:, 0] == 99
+    assert np.all((age[~end_clipped] >= 0.1 - 1e-6) & (age[~end_clipped] <= 0.3 + 1e-6))
+    assert np.all(b["frame_of"] == np.repeat(np.arange(8), 4))
+
+
+def test_sampler_masks_rows_past_the_episode_end():
+    from vla_tools.training_data import instruction_variants
+    ep = _episode(T=20, n_img=4)
+    cfg = BatchConfig(frames=16, repeats=2, horizon=16)
+    b = DemoSampler([ep], _Table(instruction_variants(ep)), cfg).sample(np.random.default_rng(1))
+    last_rows = b["state"][:, 0][:, None] + np.arange(16)[None, :]
+    assert np.array_equal(b["mask"] > 0, last_rows < 20)
+
+
+def test_instruction_variants_use_training_phrasings_only():
+    from vla_sim.instructions import HELDOUT_TEMPLATES
+    from vla_tools.training_data import instruction_variants
+    v = instruction_variants(_episode())
+    assert "grab the red cube" in v
+    held = {t.format(color="red") for t in HELDOUT_TEMPLATES["pick_cube"]}
+    assert not held & set(v)
+
+
+def test_random_shift_keeps_shape_and_zero_shift_is_identity():
+    import torch
+    x = torch.rand(3, 2, 3, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    assert _random_shift(x, 2, g).shape == x.shape
+    assert torch.equal(_random_shift(x, 0, g), x)
+
+
+@pytest.mark.parametrize("dt", [0.0, -1.0, float("nan"), float("inf")])
+def test_jerk_rms_rejects_bad_period(dt):
+    with pytest.raises(ValueError):
+        jerk_rms(np.zeros((10, 2)), dt)
+
+
+def test_jerk_rms_of_constant_and_short_signals_is_zero():
+    assert jerk_rms(np.ones((10, 3)), 0.02) == 0.0
+    assert jerk_rms(np.zeros((3, 3)), 0.02) == 0.0
+
+
+def test_jerk_rms_of_a_cubic_is_its_constant_third_derivative():
+    t = np.arange(50) * 0.02
+    q = (t ** 3)[:, None]          # third derivative 6
+    assert jerk_rms(q, 0.02) == pytest.approx(6.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("kw", [{"mode": "fast"}, {"stream_rate_hz": 0.0}, {"planner_rate_hz": -1.0}])
+def test_rollout_config_rejects_bad_values(kw):
+    with pytest.raises(ValueError):
+        RolloutConfig(**kw)

@@ -1,0 +1,276 @@
+"""Train the embedded default dual-system policy end to end (System 2 + System 1, one loss).
+
+    python -m vla_tools.train_default --robot franka --tasks pick_cube,place_cube_on_plate \\
+        --episodes 300 --steps 4000 --out models/franka
+
+1. Demonstrations: for each task, reuses ``<data-dir>/<robot>_<task>`` when it holds at least
+   ``--episodes`` successful episodes, else records them with the scripted experts
+   (``python -m vla_sim.record_demos``; training seeds ``task_index * 5000 + [0, N)``, all below
+   10000: evaluation seeds start at 100000).
+2. Caches what is frozen: images decoded and resized once to the planner's input size; one MiniLM
+   embedding per instruction string (episode instructions + the other TRAINING phrasings of the
+   same task and colours; held-out phrasings never enter training).
+3. Trains the planner (CNN + fusion + projection) and the flow-matching action expert together:
+   the expert's flow-matching loss back-propagates through the latent into the planner; the
+   latent comes from an observation 100-300 ms older than the expert's state input (the
+   deployment latency). A small auxiliary head (training only) regresses the expert's grasp /
+   release joint targets from the latent, which speeds up learning what the latent must carry.
+4. Writes ``<out>/planner`` and ``<out>/action_expert`` (safetensors + config.json, expert also
+   normalization.json, both training.json with the exact command and the final losses), and
+   intermediate checkpoints + optimizer state in ``--run-dir`` (``--resume`` continues).
+5. Optionally (``--eval-episodes N``) runs N in-process closed-loop episodes per task on seeds
+   from 100000 and prints the success rates.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "osmesa")
+os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+
+TRAIN_SEED_STRIDE = 5000   # task k records seeds k*5000 + [0, N); evaluation uses >= 100000
+EVAL_SEED_START = 100000
+STATE_FILE = "trainer_state.pt"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--robot", default="franka", choices=["franka", "aloha"])
+    p.add_argument("--tasks", default="pick_cube", help="comma-separated sim task names")
+    p.add_argument("--episodes", type=int, default=300, help="demonstrations per task")
+    p.add_argument("--data-dir", default="data/demos")
+    p.add_argument("--out", default=None, help="checkpoint root (default models/<robot>)")
+    p.add_argument("--run-dir", default=None, help="intermediate checkpoints (default runs/train_<robot>)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--max-minutes", type=float, default=110.0, help="stop training after this long")
+    p.add_argument("--frames", type=int, default=16, help="System 2 observations per batch")
+    p.add_argument("--repeats", type=int, default=4, help="System 1 samples per observation")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--planner-lr-scale", type=float, default=1.0)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--warmup-steps", type=int, default=100)
+    p.add_argument("--aux-weight", type=float, default=1.0, help="0 disables the auxiliary head")
+    p.add_argument("--state-noise", type=float, default=0.02)
+    p.add_argument("--image-shift-px", type=int, default=2)
+    p.add_argument("--delay-min-s", type=float, default=0.1)
+    p.add_argument("--delay-max-s", type=float, default=0.3)
+    p.add_argument("--image-size-px", type=int, default=64)
+    p.add_argument("--latent-dim", type=int, default=128)
+    p.add_argument("--d-model", type=int, default=128)
+    p.add_argument("--cnn-channels", default="16,32,64,128")
+    p.add_argument("--fusion-layers", type=int, default=2)
+    p.add_argument("--horizon", type=int, default=16)
+    p.add_argument("--hidden-dim", type=int, default=256)
+    p.add_argument("--num-blocks", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--torch-threads", type=int, default=2)
+    p.add_argument("--ckpt-every", type=int, default=250)
+    p.add_argument("--eval-episodes", type=int, default=0, help="in-process eval episodes per task")
+    p.add_argument("--max-load-episodes", type=int, default=0, help="debug: load at most N per task")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--config-dir", default=None)
+    a = p.parse_args(argv)
+    if a.episodes < 1 or a.steps < 1 or a.frames < 1 or a.repeats < 1:
+        p.error("--episodes, --steps, --frames and --repeats must be >= 1")
+    return a
+
+
+def ensure_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path, log=print) -> list[Path]:
+    """Reuse or record ``episodes`` successful demonstrations per task; returns dataset dirs.
+
+    Raises:
+        RuntimeError: recording failed.
+    """
+    from vla_common.dataset import DatasetError, DatasetReader
+    out = []
+    for k, task in enumerate(tasks):
+        d = data_dir / f"{robot}_{task}"
+        have = 0
+        if d.exists():
+            try:
+                have = sum(1 for m in DatasetReader(d).episodes if m.get("success"))
+            except DatasetError:
+                have = 0
+        if have < episodes:
+            cmd = [sys.executable, "-m", "vla_sim.record_demos", "--robot", robot, "--task", task,
+                   "--episodes", str(episodes - have), "--seed-start",
+                   str(k * TRAIN_SEED_STRIDE + have * 2), "--out", str(d)]
+            if have:
+                cmd.append("--append")
+            log(f"recording {episodes - have} {task} demonstrations: {shlex.join(cmd)}")
+            r = subprocess.run(cmd)
+            if r.returncode not in (0, 1):
+                raise RuntimeError(f"record_demos failed with exit code {r.returncode}")
+        else:
+            log(f"reusing {have} {task} demonstrations in {d}")
+        out.append(d)
+    return out
+
+
+def _lr_factor(step: int, total: int, warmup: int, time_frac: float = 0.0) -> float:
+    """Linear warm-up, then cosine to 10 % over the steps or the time budget (whichever
+    runs out first, so a run stopped by its time budget still ends at a low rate)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    prog = min(1.0, max((step - warmup) / max(1, total - warmup), time_frac))
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * prog))
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from vla_action_expert.configuration import default_config
+    from vla_common.config import ConfigError, find_config_dir, load_robot_config
+    from vla_common.dataset import DatasetError
+    from vla_planner.embedded import EmbeddedPlannerConfig
+    from vla_tools.training_data import BatchConfig, DemoSampler, EmbeddingTable, \
+        instruction_variants, load_demos
+    from vla_tools.training_model import DualSystem, norm_from_episodes
+
+    t_start = time.monotonic()
+    command = "python -m vla_tools.train_default " + shlex.join(sys.argv[1:] if argv is None else argv)
+    torch.set_num_threads(max(1, a.torch_threads))
+    try:
+        robot = load_robot_config(a.robot, "sim", a.config_dir)
+    except ConfigError as e:
+        print(f"train_default: error: {e}", file=sys.stderr)
+        return 2
+    repo = find_config_dir(a.config_dir).parent
+    out = Path(a.out) if a.out else repo / "models" / a.robot
+    run_dir = Path(a.run_dir) if a.run_dir else repo / "runs" / f"train_{a.robot}"
+    tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
+    names = tuple(robot.command_names)
+    cams = tuple(robot.cameras)
+    n_arm = len(robot.arms[0].joints) if len(robot.arms) == 1 else 0
+    grip_index = n_arm  # Franka: joints then gripper
+    try:
+        roots = ensure_demos(a.robot, tasks, a.episodes, Path(a.data_dir))
+        eps = load_demos(roots, cams, names, a.image_size_px, n_arm, grip_index,
+                         max_episodes=a.max_load_episodes or a.episodes, progress=not a.no_progress)
+    except (DatasetError, RuntimeError) as e:
+        print(f"train_default: error: {e}", file=sys.stderr)
+        return 2
+    print(f"train_default: {len(eps)} episodes, {sum(len(e.state) for e in eps)} frames, "
+          f"{sum(len(e.img_frames) for e in eps)} image frames ({a.image_size_px} px), "
+          f"loaded in {time.monotonic() - t_start:.0f} s")
+    texts = [s for e in eps for s in instruction_variants(e)]
+    table = EmbeddingTable(texts)
+    norm = norm_from_episodes(names, eps)
+    pcfg = EmbeddedPlannerConfig(latent_dim=a.latent_dim, cameras=cams, robot=a.robot,
+                                 image_size_px=a.image_size_px, d_model=a.d_model,
+                                 cnn_channels=tuple(int(c) for c in a.cnn_channels.split(",")),
+                                 n_layers=a.fusion_layers, ff_dim=2 * a.d_model)
+    ecfg = default_config(a.robot, names, latent_dim=a.latent_dim, horizon=a.horizon,
+                          hidden_dim=a.hidden_dim, num_blocks=a.num_blocks, seed=a.seed)
+    bc = BatchConfig(frames=a.frames, repeats=a.repeats, horizon=ecfg.horizon,
+                     step_period_s=ecfg.step_period_s, delay_min_s=a.delay_min_s,
+                     delay_max_s=a.delay_max_s)
+    sampler = DemoSampler(eps, table, bc)
+    torch.manual_seed(a.seed)
+    aux_dim = 2 * n_arm if (a.aux_weight > 0 and n_arm) else 0
+    model = DualSystem(pcfg, ecfg, norm, aux_dim)
+    groups = [{"params": list(model.planner.parameters()), "lr": a.lr * a.planner_lr_scale},
+              {"params": list(model.expert.parameters()) + (list(model.aux_head.parameters())
+                                                            if model.aux_head else []), "lr": a.lr}]
+    base_lrs = [g["lr"] for g in groups]
+    opt = torch.optim.AdamW(groups, weight_decay=a.weight_decay)
+    rng = np.random.default_rng(a.seed)
+    gen = torch.Generator().manual_seed(a.seed)
+    step = 0
+    history: list[dict] = []
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if a.resume and (run_dir / STATE_FILE).is_file():
+        st = torch.load(run_dir / STATE_FILE, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step, history = st["step"], st["history"]
+        rng.bit_generator.state = st["rng"]
+        gen.set_state(st["gen"])
+        print(f"train_default: resumed at step {step}")
+    n_params = {"planner": sum(p.numel() for p in model.planner.parameters()),
+                "action_expert": sum(p.numel() for p in model.expert.parameters())}
+    print(f"train_default: parameters {n_params}; {len(table.texts)} instruction strings; "
+          f"batch {a.frames} observations x {a.repeats} = {a.frames * a.repeats} chunks")
+
+    def checkpoint(final: bool) -> None:
+        meta = {"command": command, "step": step, "history_tail": history[-5:],
+                "tasks": tasks, "episodes_per_task": a.episodes, "datasets": [str(r) for r in roots],
+                "train_seed_ranges": [[k * TRAIN_SEED_STRIDE, k * TRAIN_SEED_STRIDE + 2 * a.episodes + 10]
+                                      for k in range(len(tasks))],
+                "wall_minutes": round((time.monotonic() - t_start) / 60, 2),
+                "delay_range_s": [a.delay_min_s, a.delay_max_s], "aux_weight": a.aux_weight,
+                "parameters": n_params}
+        tgt = out if final else run_dir / "latest"
+        model.save(tgt / "planner", tgt / "action_expert", meta)
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                    "history": history, "rng": rng.bit_generator.state, "gen": gen.get_state()},
+                   run_dir / STATE_FILE)
+
+    bar = tqdm(total=a.steps, initial=step, desc="train S2+S1", unit="step",
+               disable=a.no_progress, dynamic_ncols=True)
+    recent: list[tuple[float, float]] = []
+    deadline = t_start + a.max_minutes * 60
+    t_train0 = time.monotonic()
+    stopped_early = False
+    model.train()
+    while step < a.steps:
+        if time.monotonic() > deadline:
+            stopped_early = True
+            break
+        f = _lr_factor(step, a.steps, a.warmup_steps,
+                       (time.monotonic() - t_train0) / max(1.0, deadline - t_train0))
+        for g, lr in zip(opt.param_groups, base_lrs):
+            g["lr"] = lr * f
+        batch = sampler.sample(rng)
+        ls = model.losses(batch, table.table, gen, a.state_noise, a.image_shift_px)
+        loss = ls["flow"] + a.aux_weight * ls["aux"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        recent.append((ls["flow"].item(), ls["aux"].item()))
+        bar.update(1)
+        if step % 25 == 0:
+            fl, ax = np.mean(recent[-25:], axis=0)
+            bar.set_postfix(flow=f"{fl:.4f}", aux=f"{ax:.4f}")
+            history.append({"step": step, "flow": round(float(fl), 5), "aux": round(float(ax), 5),
+                            "minutes": round((time.monotonic() - t_start) / 60, 2)})
+        if step % a.ckpt_every == 0:
+            checkpoint(final=False)
+    bar.close()
+    checkpoint(final=True)
+    summary = {"steps": step, "stopped_at_time_budget": stopped_early,
+               "final_flow_loss": history[-1]["flow"] if history else None,
+               "final_aux_loss": history[-1]["aux"] if history else None,
+               "wall_minutes": round((time.monotonic() - t_start) / 60, 2),
+               "planner_dir": str(out / "planner"), "action_expert_dir": str(out / "action_expert"),
+               "command": command}
+    if a.eval_episodes > 0:
+        from vla_tools.evaluate import evaluate_inproc
+        res = evaluate_inproc(a.robot, tasks, list(range(EVAL_SEED_START, EVAL_SEED_START + a.eval_episodes)),
+                              out / "planner", out / "action_expert", modes=("async",),
+                              progress=not a.no_progress)
+        summary["eval"] = {t: res["summary"]["async"][t]["success_rate"] for t in tasks}
+    (run_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print("\n=== train_default summary ===")
+    for k, v in summary.items():
+        print(f"  {k}: {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""In-memory demonstration data for end-to-end training of the default dual-system policy
+(ROS-free).
+
+Everything frozen is computed once: camera images are decoded and resized to the planner's input
+size (uint8, exactly the ``images_to_tensor`` resize the deployed planner applies), and every
+instruction string gets its MiniLM embedding once (``EmbeddingTable``). Batches are drawn with the
+deployment's latency offset: one System 2 observation (an image frame) serves ``repeats`` System 1
+samples whose state is ``delay`` seconds newer (delay ~ U[delay_min_s, delay_max_s]), exactly like a
+latent that several chunks reuse while System 2 computes the next one.
+
+Auxiliary targets (training only, never shipped): the expert's arm joint targets at the moment the
+gripper closes (grasp) and, for place tasks, re-opens (release). They tell the vision encoder early
+what the latent must encode; the action loss alone trains it too, only more slowly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+GRIP_CLOSED_BELOW_M = 0.04  # Franka gripper command (width, m) below this = closing
+
+
+@dataclass
+class DemoEpisode:
+    state: np.ndarray                 # [T, D] float32
+    action: np.ndarray                # [T, D] float32
+    task: str
+    instruction: str
+    params: dict
+    img_frames: np.ndarray            # [N] frame indices that carry images
+    images: np.ndarray                # [N, n_cam, S, S, 3] uint8 (resized)
+    aux: np.ndarray = field(default=None)       # [A] float32
+    aux_mask: np.ndarray = field(default=None)  # [A] float32
+    seed: int | None = None
+
+
+def aux_targets(action: np.ndarray, n_arm: int, grip_index: int,
+                closed_below_m: float = GRIP_CLOSED_BELOW_M) -> tuple[np.ndarray, np.ndarray]:
+    """Arm targets at the first gripper close and the following re-open (0 and mask 0 if absent).
+
+    Args:
+        action: [T, D] command-space actions.
+        n_arm: number of arm joints (the first ``n_arm`` columns).
+        grip_index: column of the gripper width.
+        closed_below_m: width threshold of a closing command.
+    Returns:
+        (targets [2 * n_arm], mask [2 * n_arm]).
+    """
+    a = np.asarray(action, np.float32)
+    out = np.zeros(2 * n_arm, np.float32)
+    mask = np.zeros(2 * n_arm, np.float32)
+    if a.ndim != 2 or len(a) == 0:
+        return out, mask
+    closed = a[:, grip_index] < closed_below_m
+    if closed.any():
+        k = int(np.argmax(closed))
+        out[:n_arm], mask[:n_arm] = a[k, :n_arm], 1.0
+        reopen = np.nonzero(~closed[k:])[0]
+        if len(reopen):
+            j = k + int(reopen[0])
+            out[n_arm:], mask[n_arm:] = a[j, :n_arm], 1.0
+    return out, mask
+
+
+def resize_images(frames: np.ndarray, size_px: int) -> np.ndarray:
+    """[N, H, W, 3] uint8 -> [N, S, S, 3] uint8 with the planner's resize (bilinear, antialiased,
+    the same call ``vla_planner.image_utils.images_to_tensor`` makes, batched)."""
+    import torch
+    import torch.nn.functional as F
+    if len(frames) == 0:
+        return np.zeros((0, size_px, size_px, 3), np.uint8)
+    t = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    if t.shape[-2:] != (size_px, size_px):
+        t = F.interpolate(t, size=(size_px, size_px), mode="bilinear", align_corners=False,
+                          antialias=True).clamp_(0.0, 1.0)
+    return (t.permute(0, 2, 3, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+def load_demos(roots: Sequence[str | Path], cameras: Sequence[str], command_names: Sequence[str],
+               image_size_px: int, n_arm: int, grip_index: int, max_episodes: int | None = None,
+               progress: bool = False) -> list[DemoEpisode]:
+    """Read successful episodes of every dataset in ``roots`` (vla_common.dataset format).
+
+    Raises:
+        vla_common.dataset.DatasetError: missing/malformed dataset, names or cameras mismatch,
+            no successful episode at all.
+    """
+    from vla_common.dataset import DatasetError, DatasetReader, check_names
+    eps: list[DemoEpisode] = []
+    for root in roots:
+        reader = DatasetReader(root)
+        check_names(reader.info, command_names)
+        missing = [c for c in cameras if c not in reader.info.cameras]
+        if missing:
+            raise DatasetError(f"{root}: dataset has no images of camera(s) {missing}")
+        idx = [i for i, m in enumerate(reader.episodes) if m.get("success", False)]
+        if max_episodes:
+            idx = idx[:max_episodes]
+        it = idx
+        if progress:
+            from tqdm import tqdm
+            it = tqdm(idx, desc=f"load {Path(root).name}", unit="ep", leave=False)
+        for i in it:
+            ep = reader.episode(i, decode_images=True)
+            frames0 = ep.images[cameras[0]][0]
+            for c in cameras[1:]:
+                if not np.array_equal(ep.images[c][0], frames0):
+                    raise DatasetError(f"{root} episode {i}: cameras have different image frames")
+            if len(frames0) == 0:
+                continue
+            imgs = np.stack([resize_images(ep.images[c][1], image_size_px) for c in cameras], 1)
+            aux, mask = aux_targets(ep.action, n_arm, grip_index)
+            eps.append(DemoEpisode(ep.state, ep.action, ep.task, ep.instruction,
+                                   dict(ep.extra.get("params", {})), frames0.astype(np.int64),
+                                   imgs, aux, mask, ep.seed))
+    if not eps:
+        raise DatasetError(f"no successful episodes with images in {list(map(str, roots))}")
+    return eps
+
+
+def instruction_variants(ep: DemoEpisode) -> list[str]:
+    """The episode's own instruction plus every TRAINING phrasing of its task with its params
+    (held-out phrasings are never used)."""
+    out = [ep.instruction]
+    try:
+        from vla_sim.instructions import templates
+        for t in templates(ep.task, "train"):
+            try:
+                s = t.format(**ep.params)
+            except (KeyError, IndexError, ValueError):
+                continue
+            if s not in out:
+                out.append(s)
+    except KeyError:
+        pass
+    return out
+
+
+class EmbeddingTable:
+    """Frozen MiniLM embeddings of a fixed set of instruction strings (computed once)."""
+
+    def __init__(self, texts: Sequence[str], encoder=None, batch: int = 64):
+        import torch
+        from vla_planner.text_encoder import TextEncoder
+        self.texts = list(dict.fromkeys(texts))
+        self.index = {t: i for i, t in enumerate(self.texts)}
+        enc = encoder or TextEncoder()
+        with torch.no_grad():
+            parts = [enc.encode_batch(self.texts[i:i + batch]) for i in range(0, len(self.texts), batch)]
+        self.table = torch.cat(parts, 0) if parts else torch.zeros(0, enc.dim)
+        self.dim = int(enc.dim)
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    frames: int = 16            # System 2 observations per batch
+    repeats: int = 4            # System 1 samples per observation (different delays)
+    horizon: int = 16
+    fps: float = 50.0           # state/action rate of the dataset; rows are step_period apart
+    step_period_s: float = 0.02
+    delay_min_s: float = 0.1
+    delay_max_s: float = 0.3
+    paraphrase_prob: float = 0.5  # use another training phrasing of the same instruction
+
+    def __post_init__(self):
+        if self.frames < 1 or self.repeats < 1 or self.horizon < 1:
+            raise ValueError("frames, repeats and horizon must be >= 1")
+        if not 0.0 <= self.delay_min_s <= self.delay_max_s:
+            raise ValueError("need 0 <= delay_min_s <= delay_max_s")
+
+
+class DemoSampler:
+    """Draws latency-offset batches (numpy) from ``DemoEpisode``s."""
+
+    def __init__(self, episodes: list[DemoEpisode], table: EmbeddingTable, cfg: BatchConfig):
+        if not episodes:
+            raise ValueError("no episodes")
+        self.eps, self.table, self.cfg = episodes, table, cfg
+        self.variants = [[table.index[s] for s in instruction_variants(e)] for e in episodes]
+        w = np.array([len(e.img_frames) for e in episodes], float)
+        self.p = w / w.sum()
+        self.row_step = max(1, int(round(cfg.step_period_s * cfg.fps)))
+
+    def sample(self, rng: np.random.Generator) -> dict:
+        """Batch: ``images`` [F, n_cam, S, S, 3] uint8, ``text_idx`` [F], ``aux``/``aux_mask``
+        [F, A], ``frame_of`` [F*R] (which observation each S1 sample uses), ``state`` [F*R, D],
+        ``actions`` [F*R, H, D], ``mask`` [F*R, H], ``latent_age_s`` [F*R]."""
+        c = self.cfg
+        F, R, H = c.frames, c.repeats, c.horizon
+        ep_ids = rng.choice(len(self.eps), size=F, p=self.p)
+        D = self.eps[0].state.shape[1]
+        images, text_idx, aux, aux_mask = [], np.zeros(F, np.int64), [], []
+        state = np.zeros((F * R, D), np.float32)
+        actions = np.zeros((F * R, H, D), np.float32)
+        mask = np.zeros((F * R, H), np.float32)
+        age = np.zeros(F * R, np.float32)
+        for f, e_i in enumerate(ep_ids):
+            ep = self.eps[e_i]
+            T = len(ep.state)
+            k = int(rng.integers(len(ep.img_frames)))
+            images.append(ep.images[k])
+            var = self.variants[e_i]
+            text_idx[f] = var[0] if (len(var) == 1 or rng.random() >= c.paraphrase_prob) \
+                else var[int(rng.integers(1, len(var)))]
+            aux.append(ep.aux)
+            aux_mask.append(ep.aux_mask)
+            j = int(ep.img_frames[k])
+            d = rng.uniform(c.delay_min_s, c.delay_max_s, size=R)
+            i = np.minimum(j + np.round(d * c.fps).astype(int), T - 1)
+            rows = i[:, None] + self.row_step * np.arange(H)[None, :]
+            sl = slice(f * R, (f + 1) * R)
+            state[sl] = ep.state[i]
+            actions[sl] = ep.action[np.minimum(rows, T - 1)]
+            mask[sl] = rows < T
+            age[sl] = (i - j) / c.fps
+        return {"images": np.stack(images), "text_idx": text_idx, "aux": np.stack(aux),
+                "aux_mask": np.stack(aux_mask), "frame_of": np.repeat(np.arange(F), R),
+                "state": state, "actions": actions, "mask": mask, "latent_age_s": age}

@@ -1,0 +1,107 @@
+"""The default System 2 + System 1 trained as one differentiable graph (ROS-free).
+
+``DualSystem`` = the embedded planner (``vla_planner.embedded.EmbeddedPlanner``: CNN + fusion +
+projection; the MiniLM text embedding is a frozen, cached input) feeding the flow-matching action
+expert (``vla_action_expert.modeling.FlowMatchingActionExpert``) through the latent, plus a small
+auxiliary head used only while training. One loss, one optimizer: gradients of the action loss
+flow through the latent into the planner. The two halves are saved as the two checkpoints the
+nodes load (``save``), so deployment runs exactly these weights.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vla_action_expert.configuration import ActionExpertConfig
+from vla_action_expert.modeling import FlowMatchingActionExpert
+from vla_action_expert.normalization import NormStats
+from vla_action_expert.policy import ActionExpertPolicy
+from vla_planner.embedded import EmbeddedPlanner, EmbeddedPlannerConfig
+
+
+class DualSystem(nn.Module):
+    """planner(images, text) -> latent -> expert(latent, age, state) velocity field."""
+
+    def __init__(self, pcfg: EmbeddedPlannerConfig, ecfg: ActionExpertConfig, norm: NormStats,
+                 aux_dim: int = 0):
+        super().__init__()
+        if pcfg.latent_dim != ecfg.latent_dim:
+            raise ValueError(f"planner latent_dim {pcfg.latent_dim} != expert latent_dim "
+                             f"{ecfg.latent_dim}")
+        self.pcfg, self.ecfg, self.norm = pcfg, ecfg, norm
+        self.planner = EmbeddedPlanner(pcfg)
+        self.expert = FlowMatchingActionExpert(ecfg)
+        self.aux_head = nn.Linear(pcfg.latent_dim, aux_dim) if aux_dim else None
+        for k in ("state_mean", "state_std", "action_mean", "action_std"):
+            self.register_buffer(k, torch.from_numpy(getattr(norm, k).copy()), persistent=False)
+        n_arm = aux_dim // 2 if aux_dim else 0
+        self.register_buffer("aux_mean", self.state_mean[:n_arm].repeat(2) if n_arm else
+                             torch.zeros(0), persistent=False)
+        self.register_buffer("aux_std", self.state_std[:n_arm].repeat(2) if n_arm else
+                             torch.zeros(0), persistent=False)
+
+    def losses(self, batch: dict, text_table: torch.Tensor, generator: torch.Generator,
+               state_noise: float = 0.0, image_shift_px: int = 0) -> dict[str, torch.Tensor]:
+        """Flow-matching loss (+ auxiliary loss) of one ``DemoSampler`` batch.
+
+        Args:
+            batch: numpy batch from ``training_data.DemoSampler.sample``.
+            text_table: [n_texts, text_dim] frozen instruction embeddings.
+            generator: torch generator for noise / flow times (replayable).
+            state_noise: std of Gaussian noise added to the normalized S1 state input.
+            image_shift_px: random translation (pixels, per observation) augmentation.
+        Returns:
+            {"flow": scalar, "aux": scalar (0 if no aux head)}.
+        """
+        imgs = torch.from_numpy(batch["images"]).permute(0, 1, 4, 2, 3).float().div_(255.0)
+        if image_shift_px:
+            imgs = _random_shift(imgs, image_shift_px, generator)
+        text = text_table[torch.from_numpy(batch["text_idx"])]
+        latent = self.planner(imgs, text)                                    # [F, L]
+        lat = latent[torch.from_numpy(batch["frame_of"])]                     # [F*R, L]
+        st_n = (torch.from_numpy(batch["state"]) - self.state_mean) / self.state_std
+        if state_noise:
+            st_n = st_n + state_noise * torch.randn(st_n.shape, generator=generator)
+        act_n = (torch.from_numpy(batch["actions"]) - self.action_mean) / self.action_std
+        cond = self.expert.encode(lat, torch.from_numpy(batch["latent_age_s"]), st_n)
+        out = {"flow": self.expert.loss(act_n, cond, generator, torch.from_numpy(batch["mask"]))}
+        if self.aux_head is not None:
+            tgt = (torch.from_numpy(batch["aux"]) - self.aux_mean) / self.aux_std
+            m = torch.from_numpy(batch["aux_mask"])
+            err = (self.aux_head(latent) - tgt) ** 2 * m
+            out["aux"] = err.sum() / m.sum().clamp_min(1.0)
+        else:
+            out["aux"] = torch.zeros(())
+        return out
+
+    def save(self, planner_dir: str | Path, expert_dir: str | Path, extra: dict | None = None) -> None:
+        """Write the two deployable checkpoints (planner: config.json + model.safetensors;
+        expert: + normalization.json) and ``training.json`` (provenance) into each."""
+        self.eval()
+        self.planner.save_pretrained(planner_dir)
+        ActionExpertPolicy(self.ecfg, self.expert, self.norm).save_pretrained(expert_dir)
+        if extra:
+            for d in (planner_dir, expert_dir):
+                (Path(d) / "training.json").write_text(json.dumps(extra, indent=2, default=str) + "\n")
+
+
+def _random_shift(imgs: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each observation's images by the same random (dy, dx) in [-pad, pad] (edge
+    padding), like a slightly moved camera. imgs: [F, N, 3, S, S]."""
+    F_, N, C, S, _ = imgs.shape
+    x = torch.nn.functional.pad(imgs.reshape(F_, N * C, S, S), (pad,) * 4, mode="replicate")
+    out = torch.empty_like(imgs.reshape(F_, N * C, S, S))
+    sh = torch.randint(0, 2 * pad + 1, (F_, 2), generator=generator)
+    for f in range(F_):
+        dy, dx = int(sh[f, 0]), int(sh[f, 1])
+        out[f] = x[f, :, dy:dy + S, dx:dx + S]
+    return out.reshape(F_, N, C, S, S)
+
+
+def norm_from_episodes(names, episodes) -> NormStats:
+    return NormStats.from_data(tuple(names), np.concatenate([e.state for e in episodes]),
+                               np.concatenate([e.action for e in episodes]))

@@ -1,0 +1,258 @@
+"""Fast closed-loop evaluation without ROS: SimEnv + the planner core + the action expert runtime
+stepped together in sim time (ROS-free).
+
+The same ROS-free cores the nodes wrap run here (``PlannerCore``: newest stamp-matched frames ->
+latent; ``ActionExpertRuntime``: latent + state -> chunks -> executor -> 200 Hz stream), with the
+deployment's timing: cameras at ``camera_rate_hz``, System 2 at ``planner_rate_hz``, System 1
+requests at ``inference_rate_hz``; each model's result becomes available after its measured wall
+compute time (sim time runs at real-time factor 1 in the graph, so wall compute = sim delay),
+or after fixed delays when ``fixed_delays_s`` is given. Not modelled: DDS transport, the
+controller and safety nodes (the ROS evaluation covers those).
+
+Modes: ``async`` (the dual system: S2 and S1 at their own rates, S1 reuses the newest latent) and
+``sync`` (the baseline of public VLA stacks: one blocking call runs S2 then S1 on the newest
+observation, the arm holds during the call, the chunk then executes open loop to its end).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MODES = ("async", "sync")
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    mode: str = "async"
+    camera_rate_hz: float = 10.0
+    image_size_px: int = 128
+    planner_rate_hz: float = 8.0
+    inference_rate_hz: float = 10.0
+    stream_rate_hz: float = 200.0
+    max_duration_s: float = 0.0        # 0: the task's own limit
+    post_success_s: float = 0.0        # keep running after success (0: stop at success)
+    fixed_delays_s: tuple[float, float] | None = None  # (S2, S1) sim delays instead of measured
+    lift_threshold_m: float = 0.04     # a non-target object this high = wrong-object pick
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got '{self.mode}'")
+        for k in ("camera_rate_hz", "planner_rate_hz", "inference_rate_hz", "stream_rate_hz"):
+            if not getattr(self, k) > 0:
+                raise ValueError(f"{k} must be > 0")
+
+
+@dataclass
+class EpisodeResult:
+    task: str
+    seed: int
+    instruction: str
+    mode: str
+    success: bool
+    time_to_success_s: float | None
+    duration_s: float
+    wrong_object_picks: int
+    jerk_rms_rad_s3: float
+    safety_events: int
+    action_rate_hz: float
+    chunk_rate_hz: float
+    latent_rate_hz: float
+    s2_compute_ms_p50: float
+    s1_compute_ms_p50: float
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def jerk_rms(q: np.ndarray, dt: float) -> float:
+    """RMS over time and joints of the third finite difference of positions.
+
+    Args:
+        q: [T, D] positions sampled every ``dt`` seconds.
+        dt: sample period (> 0).
+    Returns:
+        RMS jerk (units/s^3); 0.0 with fewer than 4 samples.
+    Raises:
+        ValueError: dt <= 0 or not finite.
+    """
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError("dt must be finite and > 0")
+    q = np.asarray(q, float)
+    if q.ndim != 2 or len(q) < 4:
+        return 0.0
+    j = np.diff(q, n=3, axis=0) / dt ** 3
+    return float(np.sqrt(np.mean(j ** 2)))
+
+
+class InprocStack:
+    """One robot's policy (planner backbone + action expert policy) with a SimEnv."""
+
+    def __init__(self, env, backbone, policy, executor_config=None):
+        self.env, self.backbone, self.policy = env, backbone, policy
+        self.executor_config = executor_config
+        self.cameras = tuple(backbone.cameras)
+        names = tuple(policy.config.action_names)
+        if names != tuple(env.command_names):
+            raise ValueError(f"policy action names {names} != sim command names {env.command_names}")
+
+    def _cube_heights(self) -> dict[str, float]:
+        ctx = self.env._ctx
+        out = {}
+        for n in getattr(self.env.task, "objects", None) or _default_objects(self.env):
+            try:
+                out[n] = float(ctx.body_pos(n)[2])
+            except KeyError:
+                pass
+        return out
+
+    def run_episode(self, task: str, seed: int, instruction: str | None, cfg: RolloutConfig,
+                    split: str = "train") -> EpisodeResult:
+        """Reset ``task``/``seed`` and run the policy until success or the time limit.
+
+        Args:
+            instruction: text to give the planner; None = the sim's sampled instruction.
+            split: which phrasing list the sim samples from when ``instruction`` is None.
+        """
+        from vla_action_expert.executor import ExecutorConfig
+        from vla_action_expert.runtime import ActionExpertRuntime
+        from vla_planner.planner_core import PlannerCore, PlannerNodeConfig
+
+        env = self.env
+        sim_instr = env.reset(task, seed, split)
+        text = instruction or sim_instr
+        env.episode_start_s = env.time_s
+        self.policy.reset()
+        pcore = PlannerCore(self.backbone, PlannerNodeConfig(rate_hz=cfg.planner_rate_hz))
+        ok, msg, _ = pcore.set_instruction(text)
+        if not ok:
+            raise ValueError(f"instruction {text!r} {msg}")
+        rt = ActionExpertRuntime(self.policy, self.executor_config or ExecutorConfig())
+        params = env.task_params
+        target = params.get("target")
+        h0 = self._cube_heights()
+        t0 = env.time_s
+        limit = cfg.max_duration_s or env.task.max_duration_s
+        tick = 1.0 / cfg.stream_rate_hz
+        n_sub = max(1, int(round(tick / env.dt_s)))
+        tick = n_sub * env.dt_s
+        next_cam = next_s2 = next_s1 = 0.0
+        pending_lat: list[tuple[float, np.ndarray, float]] = []   # (available_at, latent, stamp)
+        pending_chunk: list[tuple[float, object, np.ndarray]] = []
+        s2_ms, s1_ms = [], []
+        n_latents = n_chunks = n_fresh = 0
+        qs = []
+        success_at = None
+        lifted_wrong: set[str] = set()
+        sync_busy_until = -1.0
+        sync_chunk_end = -1.0
+        k = 0
+        while True:
+            t = env.time_s - t0
+            now = env.time_s
+            if t + 1e-9 >= next_cam:
+                for c in self.cameras:
+                    pcore.add_image(c, now, env.render(c, cfg.image_size_px, cfg.image_size_px))
+                next_cam += 1.0 / cfg.camera_rate_hz
+            js = env.joint_positions()
+            rt.on_joint_state(env.command_names, js, now)
+            if cfg.mode == "async":
+                if t + 1e-9 >= next_s2:
+                    w0 = time.perf_counter()
+                    res = pcore.step(now)
+                    if res.latent is not None:
+                        dt = cfg.fixed_delays_s[0] if cfg.fixed_delays_s else time.perf_counter() - w0
+                        s2_ms.append((time.perf_counter() - w0) * 1e3)
+                        pending_lat.append((now + dt, res.latent, res.stamp_s))
+                    next_s2 += 1.0 / cfg.planner_rate_hz
+                while pending_lat and pending_lat[0][0] <= now + 1e-9:
+                    _, lat, st = pending_lat.pop(0)
+                    rt.on_latent(lat, st)
+                    n_latents += 1
+                if t + 1e-9 >= next_s1:
+                    req, _why = rt.prepare(now)
+                    if req is not None:
+                        w0 = time.perf_counter()
+                        chunk = rt.run(req)
+                        wall = time.perf_counter() - w0
+                        s1_ms.append(wall * 1e3)
+                        dt = cfg.fixed_delays_s[1] if cfg.fixed_delays_s else wall
+                        pending_chunk.append((now + dt, req, chunk, wall))
+                    next_s1 += 1.0 / cfg.inference_rate_hz
+                while pending_chunk and pending_chunk[0][0] <= now + 1e-9:
+                    _, req, chunk, wall = pending_chunk.pop(0)
+                    rt.commit(req, chunk, now, wall)
+                    n_chunks += 1
+            else:  # sync: one blocking S2+S1 call when the current chunk has run out
+                if now + 1e-9 >= sync_chunk_end and now + 1e-9 >= sync_busy_until:
+                    w0 = time.perf_counter()
+                    res = pcore.step(now)
+                    w1 = time.perf_counter()
+                    if res.latent is not None:
+                        rt.on_latent(res.latent, res.stamp_s)
+                        n_latents += 1
+                        req, _why = rt.prepare(now)
+                        if req is not None:
+                            chunk = rt.run(req)
+                            w2 = time.perf_counter()
+                            s2_ms.append((w1 - w0) * 1e3)
+                            s1_ms.append((w2 - w1) * 1e3)
+                            dt = sum(cfg.fixed_delays_s) if cfg.fixed_delays_s else w2 - w0
+                            # the chunk starts when the call returns; the arm holds meanwhile
+                            pending_chunk.append((now + dt, req, chunk, w2 - w1))
+                            sync_busy_until = now + dt
+                            sync_chunk_end = now + dt + self.policy.config.chunk_duration_s
+                while pending_chunk and pending_chunk[0][0] <= now + 1e-9:
+                    _, req, chunk, wall = pending_chunk.pop(0)
+                    from vla_action_expert.executor import TimedChunk
+                    tc = TimedChunk(chunk, now, self.policy.config.step_period_s, req.sequence)
+                    rt.executor.add_chunk(tc, now)
+                    n_chunks += 1
+            out = rt.stream(now)
+            if out is not None:
+                env.command_targets(env.command_names, out.values)
+                if out.mode == "streaming":
+                    n_fresh += 1
+            env.step(n_sub)
+            qs.append(js)
+            k += 1
+            if target is not None and k % 10 == 0:
+                for n, z in self._cube_heights().items():
+                    if n != target and z - h0.get(n, z) > cfg.lift_threshold_m:
+                        lifted_wrong.add(n)
+            if success_at is None and env.success():
+                success_at = env.time_s - t0
+            t_end = env.time_s - t0
+            if success_at is not None and t_end - success_at >= cfg.post_success_s:
+                break
+            if t_end >= limit:
+                break
+        dur = env.time_s - t0
+        return EpisodeResult(
+            task=task, seed=int(seed), instruction=text, mode=cfg.mode,
+            success=success_at is not None, time_to_success_s=success_at, duration_s=round(dur, 3),
+            wrong_object_picks=len(lifted_wrong), jerk_rms_rad_s3=_arm_jerk(qs, tick), safety_events=0,
+            action_rate_hz=n_fresh / dur if dur > 0 else 0.0,
+            chunk_rate_hz=n_chunks / dur if dur > 0 else 0.0,
+            latent_rate_hz=n_latents / dur if dur > 0 else 0.0,
+            s2_compute_ms_p50=float(np.median(s2_ms)) if s2_ms else float("nan"),
+            s1_compute_ms_p50=float(np.median(s1_ms)) if s1_ms else float("nan"),
+            extra={"wrong_objects": sorted(lifted_wrong), "backend": "inproc"})
+
+
+def _arm_jerk(qs: list, tick_s: float) -> float:
+    """RMS jerk of the arm joints (gripper column excluded) from 50 Hz samples."""
+    if len(qs) < 16:
+        return 0.0
+    step = max(1, int(round(0.02 / tick_s)))
+    return jerk_rms(np.array(qs)[::step, :-1], step * tick_s)
+
+
+def _default_objects(env) -> tuple[str, ...]:
+    try:
+        from vla_sim.tasks import CUBES
+        return CUBES
+    except ImportError:  # pragma: no cover
+        return ()
