@@ -147,3 +147,43 @@ def test_missing_model_file_fails_at_start_with_clear_message(ros, tmp_path):
         out = _stop(proc)
     assert proc.returncode == 2, out
     assert "not found" in out and "/nonexistent/panda.urdf" in out
+
+
+def test_aloha_bridge_fast_mode_publishes_every_camera_and_mapped_joint_names(ros, tmp_path):
+    from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import Image, JointState
+    from vla_common.ros_qos import SENSOR
+
+    domain, node, ex = ros
+    proc = _start(domain, tmp_path, robot="aloha", real_time_factor=0.0,
+                  camera_width_px=[24], camera_height_px=[16], camera_rate_hz=[20.0, 10.0, 10.0])
+    try:
+        got = {}
+        keep = lambda k: (lambda m: got.setdefault(k, []).append(m))  # noqa: E731
+        node.create_subscription(JointState, "/joint_states", keep("js"), SENSOR)
+        node.create_subscription(Clock, "/clock", keep("clock"), 10)
+        for cam in ("top", "left_wrist", "right_wrist"):
+            node.create_subscription(Image, f"/camera/{cam}/image_raw", keep(cam), SENSOR)
+        assert _spin_until(ex, lambda: all(len(got.get(k, [])) >= 3 for k in ("js", "top", "left_wrist", "right_wrist")), 90), \
+            f"got {sorted((k, len(v)) for k, v in got.items())}; node output:\n{_stop(proc)}"
+        names = list(got["js"][-1].name)
+        assert names[:7] == ["left_waist", "left_shoulder", "left_elbow", "left_forearm_roll",
+                             "left_wrist_angle", "left_wrist_rotate", "left_gripper"]
+        assert names[7:] == [n.replace("left", "right") for n in names[:7]]
+        grip = got["js"][-1].position[6]
+        assert 0.021 - 1e-3 <= grip <= 0.057 + 1e-3
+        # Image stamps follow each camera's own sim-time rate (lock step in fast mode).
+        st = lambda m: m.header.stamp.sec + m.header.stamp.nanosec * 1e-9  # noqa: E731
+        # (a best-effort subscriber may miss a frame: gaps are whole multiples of the period)
+        def periods(msgs, period_s):
+            t = [st(m) for m in msgs]
+            return [(b - a) / period_s for a, b in zip(t, t[1:])]
+        for k in periods(got["top"], 0.05) + periods(got["left_wrist"], 0.1):
+            assert k >= 1 - 1e-6 and abs(k - round(k)) < 1e-4
+        types = dict(node.get_topic_names_and_types())
+        for topic in ("/left_arm_controller/commands", "/left_gripper_controller/commands",
+                      "/right_arm_controller/commands", "/right_gripper_controller/commands"):
+            assert types[topic] == ["std_msgs/msg/Float64MultiArray"]
+    finally:
+        out = _stop(proc)
+    assert proc.returncode == 0, out

@@ -53,6 +53,11 @@ class SimEnv:
             self._grip.append((g, np.array([m.jnt_qposadr[j] for j in fj]),
                                np.array([m.jnt_dofadr[j] for j in fj]),
                                self._id(mujoco.mjtObj.mjOBJ_ACTUATOR, g.actuator)))
+        if len({len(g.joints) for g in spec.grippers}) > 1:
+            raise ValueError("every gripper needs the same number of finger joints")
+        self._finger_qadr = np.array([qa for _, qa, _, _ in self._grip], int).reshape(len(self._grip), -1)
+        self._finger_vadr = np.array([va for _, _, va, _ in self._grip], int).reshape(len(self._grip), -1)
+        self._width_per_qpos = 1.0 / np.array([g.qpos_per_width for g in spec.grippers], float).reshape(len(self._grip), -1)
         self.command_names = spec.command_names
         self._arm_index = {n: i for i, n in enumerate(spec.arm_joints)}
         self._grip_index = {g.name: i for i, g in enumerate(spec.grippers)}
@@ -122,7 +127,7 @@ class SimEnv:
         return self.data.qpos[self._arm_qadr].copy()
 
     def gripper_widths(self) -> np.ndarray:
-        return np.array([float(np.mean(self.data.qpos[qa] / g.qpos_per_width)) for g, qa, _, _ in self._grip])
+        return np.mean(self.data.qpos[self._finger_qadr] * self._width_per_qpos, axis=1)
 
     def _by_command_names(self, arm: np.ndarray, grip: np.ndarray) -> np.ndarray:
         return np.concatenate([arm, grip])[self._cmd_order]
@@ -132,13 +137,13 @@ class SimEnv:
         return self._by_command_names(self.arm_q(), self.gripper_widths())
 
     def joint_velocities(self) -> np.ndarray:
-        gv = np.array([float(np.mean(self.data.qvel[va] / g.qpos_per_width)) for g, _, va, _ in self._grip])
+        gv = np.mean(self.data.qvel[self._finger_vadr] * self._width_per_qpos, axis=1)
         return self._by_command_names(self.data.qvel[self._arm_vadr], gv)
 
     def joint_efforts(self) -> np.ndarray:
         """Actuator torques (N m) of the arm joints, gripper actuator force (N)."""
         f = self.data.actuator_force
-        return self._by_command_names(f[self._arm_act], np.array([f[a] for *_, a in self._grip]))
+        return self._by_command_names(f[self._arm_act], f[self._grip_act])
 
     def snapshot(self) -> dict[str, np.ndarray | float]:
         """Full physics state (copies) for reproducibility checks and logging."""

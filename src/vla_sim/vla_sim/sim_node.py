@@ -8,6 +8,7 @@ std_msgs/Float64MultiArray commands on each configured ``<controller>/commands``
 """
 from __future__ import annotations
 
+import array
 import json
 import math
 import sys
@@ -29,6 +30,13 @@ from vla_common.timing import RateMeter
 from vla_sim.command_gate import CommandError
 from vla_sim.factory import make_env
 from vla_sim.sim_config import CameraSchedule, RealTimePacer, SimNodeConfig
+
+
+def _darray(v) -> array.array:
+    """float64 array.array: the message setter takes it without a per-element check."""
+    a = array.array("d")
+    a.frombytes(v.astype(float).tobytes())
+    return a
 
 
 class SimNode(StackNode):
@@ -162,9 +170,10 @@ class SimNode(StackNode):
         js = self._js
         js.header.stamp = stamp
         with self.env.lock:
-            js.position = self.env.joint_positions().tolist()
-            js.velocity = self.env.joint_velocities().tolist()
-            js.effort = self.env.joint_efforts().tolist()
+            pos = self.env.joint_positions()
+            vel = self.env.joint_velocities()
+            eff = self.env.joint_efforts()
+        js.position, js.velocity, js.effort = _darray(pos), _darray(vel), _darray(eff)
         self._js_pub.publish(js)
 
     # ------------------------------------------------------------------ render thread
