@@ -23,7 +23,7 @@ from vla_safety.config import SupervisorConfig
 from vla_safety.state_machine import LATCHED, State
 from vla_safety.supervisor import Supervisor
 
-MATRIX_CFG = dict(control_period_s=0.002, watched_nodes=("vla_controller",),
+MATRIX_CFG = dict(control_period_s=0.002, watched_nodes=("vla_controller",), heartbeat_timeout_s=0.3,
                   workspace_min_m=(0.0, -0.25, -0.1), workspace_max_m=(0.8, 0.25, 1.0))
 _GEOMETRY = {}
 
@@ -166,35 +166,69 @@ class CaseResult:
     level: str = "core"
 
 
+def check_sequence(samples: list[np.ndarray], w: World) -> tuple[bool, str]:
+    """Gap-agnostic limit check of messages in arrival order (node level: the outputs carry no
+    stamp, but the gate publishes at most one per period of its clock). Between consecutive
+    messages: position within limits, ``|dq| <= vel_max * dt``, and either the step changed by at
+    most ``acc_max * dt^2`` (consecutive periods) or it started from rest (``|dq| <= acc_max * dt^2``,
+    after a gap the robot held the last target)."""
+    s, dt = w.sup, w.sup.dt
+    lim, pm = s.lim, ~s.effort_mask
+    worst = {"pos": 0.0, "vel": 0.0, "acc": 0.0}
+    prev_dq = None
+    for p0, p1 in zip(samples, samples[1:]):
+        p0, p1 = p0[pm], p1[pm]
+        worst["pos"] = max(worst["pos"], float(np.max(np.maximum(lim.pos_min[pm] - p1,
+                                                                 p1 - lim.pos_max[pm]))))
+        dq = p1 - p0
+        worst["vel"] = max(worst["vel"], float(np.max(np.abs(dq) / (lim.vel_max[pm] * dt))) - 1.0)
+        if prev_dq is not None:
+            ddq = np.minimum(np.abs(dq - prev_dq), np.abs(dq))
+            worst["acc"] = max(worst["acc"], float(np.max(ddq / (lim.acc_max[pm] * dt * dt))) - 1.0)
+        prev_dq = dq
+    bad = {k: x for k, x in worst.items() if x > 1e-6}
+    return (not bad, ", ".join(f"{k} over by {x:.3g}" for k, x in bad.items()) or "ok")
+
+
 def check_outputs(w: World, since: int = 0) -> tuple[bool, str]:
-    """Every published sample within position/velocity/acceleration/effort(/rate) limits."""
+    """Every published command within position/velocity/acceleration limits (position DoFs) and
+    effort/effort-rate limits (effort DoFs), per control period of sim time.
+
+    Velocity and acceleration are taken between samples published in consecutive periods. After
+    a gap (an upstream stall: the robot's forward controller held the last target, so the arm's
+    target was at rest) the derivative history restarts from rest, as the supervisor's does.
+    """
+    if getattr(w, "sequence", None) is not None:
+        return check_sequence(w.sequence, w)
     s, dt = w.sup, w.sup.dt
     lim = s.lim
-    eps = 1e-6
-    pm, em = ~s.effort_mask, s.effort_mask  # positions checked where sent, efforts likewise
-    outs = [(k, p[pm], e[em]) for k, p, e, _ in w.log if p is not None]
-    lim = dataclasses.replace(lim, **{f: getattr(lim, f)[pm] for f in (
-        "pos_min", "pos_max", "vel_max", "acc_max", "jerk_max")}, names=tuple(
-        n for n, m in zip(lim.names, pm) if m), effort_max=lim.effort_max[pm],
-        effort_rate_max=lim.effort_rate_max[pm])
-    lim_e = s.lim.effort_max[em], s.lim.effort_rate_max[em]
+    pm, em = ~s.effort_mask, s.effort_mask
+    last = {}
+    for k, p, e, _ in w.log:  # the last sample published in a period is what the robot keeps
+        if p is not None:
+            last[k] = (p, e)
     worst = {"pos": 0.0, "vel": 0.0, "acc": 0.0, "eff": 0.0, "eff_rate": 0.0}
-    for (k0, p0, e0), (k1, p1, e1) in zip(outs, outs[1:]):
-        if k1 < since:
-            continue
-        worst["pos"] = max(worst["pos"], float(np.max(np.maximum(lim.pos_min - p1, p1 - lim.pos_max))))
-        v1 = (p1 - p0) / dt
-        worst["vel"] = max(worst["vel"], float(np.max(np.abs(v1) / lim.vel_max)) - 1.0)
-        if e1.size:
-            worst["eff"] = max(worst["eff"], float(np.max(np.abs(e1) / lim_e[0])) - 1.0)
-            worst["eff_rate"] = max(worst["eff_rate"],
-                                    float(np.max(np.abs(e1 - e0) / (lim_e[1] * dt))) - 1.0)
-    for (_, p0, _), (_, p1, _), (k2, p2, _) in zip(outs, outs[1:], outs[2:]):
-        if k2 >= since:
-            a = (p2 - 2 * p1 + p0) / dt ** 2
-            worst["acc"] = max(worst["acc"], float(np.max(np.abs(a) / lim.acc_max)) - 1.0)
-    bad = {k: v for k, v in worst.items() if v > eps}
-    return (not bad, ", ".join(f"{k} over by {v:.3g}" for k, v in bad.items()) or "ok")
+    prev_k = prev_p = prev_e = None
+    v_prev = None
+    for k in sorted(last):
+        p, e = last[k][0][pm], last[k][1][em]
+        worst["pos"] = max(worst["pos"], float(np.max(np.maximum(lim.pos_min[pm] - p,
+                                                                 p - lim.pos_max[pm]))))
+        if e.size:
+            worst["eff"] = max(worst["eff"], float(np.max(np.abs(e) / lim.effort_max[em])) - 1.0)
+        if prev_k is not None:
+            gap = k - prev_k
+            v = (p - prev_p) / (gap * dt)
+            worst["vel"] = max(worst["vel"], float(np.max(np.abs(v) / lim.vel_max[pm])) - 1.0)
+            v0 = v_prev if (gap == 1 and v_prev is not None) else np.zeros_like(v)
+            worst["acc"] = max(worst["acc"], float(np.max(np.abs(v - v0) / dt / lim.acc_max[pm])) - 1.0)
+            if e.size:
+                worst["eff_rate"] = max(worst["eff_rate"], float(np.max(
+                    np.abs(e - prev_e) / (lim.effort_rate_max[em] * dt * gap))) - 1.0)
+            v_prev = v
+        prev_k, prev_p, prev_e = k, p, e
+    bad = {k: x for k, x in worst.items() if x > 1e-6}
+    return (not bad, ", ".join(f"{k} over by {x:.3g}" for k, x in bad.items()) or "ok")
 
 
 # --------------------------------------------------------------------------- the cases
@@ -318,7 +352,7 @@ def _c(w):
 
 @case("out_of_order_stamp_holds", "out-of-order stamp", "HOLD")
 def _c(w):
-    _with(w, lambda now, st, names, q, tau: (st - 0.01, names, q, tau))
+    _with(w, lambda now, st, names, q, tau: (st - 0.03, names, q, tau))  # older than the last
 
 
 @case("future_stamp_holds", "future stamp", "HOLD")
@@ -328,7 +362,6 @@ def _c(w):
 
 @case("old_stamp_holds", "stale stamp", "HOLD")
 def _c(w):
-    w.sup._last_cmd_stamp = None  # the old stamp is the first after a gap: only the age catches it
     _with(w, lambda now, st, names, q, tau: (st - 0.5, names, q, tau))
 
 
@@ -400,6 +433,11 @@ def _c(w):
 @case("estop_estops", "e-stop", "ESTOP")
 def _c(w):
     w.sup.estop(w.now, "operator e-stop (matrix)")
+
+
+@case("estop_service_estops", "e-stop service", "ESTOP")
+def _c(w):
+    w.sup.estop(w.now, "operator e-stop service (matrix)")
 
 
 @case("estop_held_refuses_reset", "e-stop + reset", "ESTOP")
@@ -506,15 +544,18 @@ def bound_periods(w: World, expect: str, name: str) -> int:
     return int(math.ceil((per.get(name, 0.0) + extra.get(name, 0.0)) / dt)) + 1
 
 
-def run_case(name: str) -> CaseResult:
+def run_case(name: str, make: Callable = None, level: str = "core") -> CaseResult:
+    """Run one case against the core (``make`` = :func:`make_world`) or, with the node-level
+    world factory of :mod:`vla_safety.ros_fault_harness`, against the real node over DDS."""
+    make = make or make_world
     check, expect, fn = CASES[name]
     mode = "sim_effort" if name in EFFORT_CASES else "sim"
     fast = name in FAST_CASES
     if fast:  # wrist joints near their speed limit (J5 peak ~2.4 of 2.61 rad/s)
-        w = make_world(mode, amp=1.3, freq_hz=0.6, shape=(0.05, 0.05, 0.05, 0.2, 1.0, 0.3, 1.0, 0.0))
+        w = make(mode, amp=1.3, freq_hz=0.6, shape=(0.05, 0.05, 0.05, 0.2, 1.0, 0.3, 1.0, 0.0))
         w.run_s(0.62)
     else:
-        w = make_world(mode)
+        w = make(mode)
     k0 = w.k
     fn(w)
     target = {"HOLD": {State.HOLD}, "STOPPED": {State.STOPPED}, "ESTOP": {State.ESTOP},
@@ -566,7 +607,7 @@ def run_case(name: str) -> CaseResult:
     ok &= within2
     return CaseResult(name, check, expect, st.name, codes, detect, bound, standstill,
                       sum(1 for _, p, _, _ in w.log if p is not None), within and within2,
-                      detail if not within else detail2, reset_needed, recovered, bool(ok))
+                      detail if not within else detail2, reset_needed, recovered, bool(ok), level)
 
 
 def _heal(w: World) -> None:

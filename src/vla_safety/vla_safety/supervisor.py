@@ -118,6 +118,7 @@ class Supervisor:
         self._scale = 1.0            # speed scale from degraded mode / collision slow zone
         self._collision_scale = 1.0
         self._last_collision_s: float | None = None
+        self._last_out_s: float | None = None
         self.last_distances: Distances | None = None
         self._prev_distances: Distances | None = None
         self._decel = 1.0
@@ -352,11 +353,31 @@ class Supervisor:
             tau = self.stream.tau.copy()
         self.stream = _Stream(q, np.zeros(self.n), np.zeros(self.n), tau)
 
+    def _period(self, now_s: float) -> float:
+        """Time the output stream may advance now: the time since the last output, at most one
+        control period (late = slower, never faster); 0 = already published at this time.
+
+        After a gap longer than a period the robot has been holding the last target, so the
+        stream restarts from rest (position DoFs: v = a = 0) instead of resuming its old speed.
+        """
+        if self._last_out_s is None:
+            return self.dt
+        gap = now_s - self._last_out_s
+        if gap > 1.5 * self.dt and self.stream is not None:
+            m = ~self.effort_mask
+            self.stream.v[m] = 0.0
+            self.stream.a[m] = 0.0
+        return float(np.clip(gap, 0.0, self.dt))
+
     def _advance(self, now_s: float, q_cmd: np.ndarray, tau_cmd: np.ndarray) -> GateOutput | None:
         s = self.stream
+        dt = self._period(now_s)
+        if dt < 1e-6 * self.dt:
+            self.counters.extra["same_time"] = self.counters.extra.get("same_time", 0) + 1
+            return None  # a second command at the same clock time: the first one stands
         scale = min(self._scale, self._collision_scale)
-        q, v, a, frac = limit_step(q_cmd, s.q, s.v, s.a, self.lim, self.dt, scale, self.margin)
-        tau, r_eff = (limit_effort(tau_cmd, s.tau, self.lim, self.dt) if self.effort_mask.any()
+        q, v, a, frac = limit_step(q_cmd, s.q, s.v, s.a, self.lim, dt, scale, self.margin)
+        tau, r_eff = (limit_effort(tau_cmd, s.tau, self.lim, dt) if self.effort_mask.any()
                       else (np.zeros(self.n), 0.0))
         tau = np.where(self.effort_mask, tau, 0.0)
         geo = self._geofence(now_s, q)
@@ -366,7 +387,7 @@ class Supervisor:
         self.counters.clamped += int(clamped)
         self._warn(now_s, "CLAMPED", "command clamped to the motion limits" if clamped else None)
         self.counters.forwarded += 1
-        return self._emit(q, v, a, tau)
+        return self._emit(q, v, a, tau, now_s)
 
     def _geofence_excess(self, q: np.ndarray) -> tuple[float, float, np.ndarray]:
         """How far the end effector is below the table plane (+ margin) and outside the box."""
@@ -397,8 +418,9 @@ class Supervisor:
             return True
         return False
 
-    def _emit(self, q, v, a, tau) -> GateOutput:
+    def _emit(self, q, v, a, tau, now_s: float) -> GateOutput:
         self.stream = _Stream(q, v, a, tau)
+        self._last_out_s = now_s
         arrays = []
         for idx, is_eff in zip(self._out_idx, self._out_effort):
             arrays.append((tau if is_eff else q)[idx].copy())
@@ -415,7 +437,8 @@ class Supervisor:
             self._moving_watchdogs(now_s)
         self._update_degraded(now_s)
         if self.sm.state in LATCHED and self.stream is not None:
-            return self._hold_output()
+            dt = self._period(now_s)
+            return self._hold_output(now_s, dt) if dt >= 1e-6 * self.dt else None
         return None
 
     def _moving_watchdogs(self, now_s: float) -> None:
@@ -452,9 +475,9 @@ class Supervisor:
         elif self.sm.state not in LATCHED:
             self._scale = 1.0
 
-    def _hold_output(self) -> GateOutput:
+    def _hold_output(self, now_s: float, dt: float, decel: float | None = None) -> GateOutput:
         s = self.stream
-        q, v, a = brake_step(s.q, s.v, s.a, self.lim, self.dt, self._decel)
+        q, v, a = brake_step(s.q, s.v, s.a, self.lim, dt, decel or self._decel)
         tau = np.zeros(self.n)
         if self.effort_mask.any():
             m = self.effort_mask
@@ -465,10 +488,10 @@ class Supervisor:
                 g[self._arm_idx] = self.geometry.gravity(q_meas[self._arm_idx], q_meas[self._grip_idx])
                 tau[m] = g[m]
             tau[m] += self._k * (q[m] - q_meas[m]) + self._d * (v[m] - v_meas[m])
-            tau, _ = limit_effort(tau, s.tau, self.lim, self.dt)
+            tau, _ = limit_effort(tau, s.tau, self.lim, dt)
             tau = np.where(m, tau, 0.0)
-        self.counters.hold_outputs += 1
-        return self._emit(q, v, a, tau)
+        self.counters.hold_outputs += decel is None
+        return self._emit(q, v, a, tau, now_s)
 
     @property
     def standstill(self) -> bool:

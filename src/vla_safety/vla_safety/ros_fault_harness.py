@@ -1,0 +1,316 @@
+"""Node-level fault matrix: the same cases as :mod:`vla_safety.fault_matrix`, run against the real
+``vla_safety.safety_node`` process over DDS, with sim time driven by publishing /clock here.
+
+:class:`NodeWorld` replaces the in-process supervisor with a proxy that talks to the node
+(joint states, commands, streams, heartbeats, e-stop topic/service, reset service) and records
+what reaches the robot command topics, so :func:`fault_matrix.run_case` evaluates both levels with
+identical case code and identical assertions.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import Trigger
+from vla_interfaces.msg import ActionStep, Latent, SafetyStatus
+
+from vla_common.config import find_config_dir, load_robot_config, load_topics
+from vla_common.ros_qos import COMMAND, SENSOR_PUB, STREAM
+from vla_common.ros_time import s_to_stamp, stamp_to_s
+from vla_common.testing import claim_domain_id, graph_env
+from vla_safety import fault_matrix as fm
+from vla_safety.state_machine import State
+from vla_safety.supervisor import Counters, Supervisor
+
+NODE_PERIOD_S = 0.01   # coarser than the core matrix: fewer DDS round trips per sim second
+NODE_CASES = ("velocity_over_limit_clamped", "command_jump_holds", "nan_position_holds",
+              "unknown_joint_name_holds", "out_of_order_stamp_holds", "command_stale_holds",
+              "joint_states_stale_stops", "heartbeat_missing_holds", "estop_estops",
+              "estop_service_estops", "estop_held_refuses_reset")
+
+
+def node_cfg_overrides() -> dict:
+    return dict(control_period_s=NODE_PERIOD_S)
+
+
+def _param_args(cfg) -> list[str]:
+    out = []
+    for k in ("control_period_s", "workspace_min_m", "workspace_max_m", "watched_nodes",
+              "heartbeat_timeout_s"):
+        v = getattr(cfg, k)
+        v = "[" + ",".join(repr(x) if isinstance(x, str) else str(x) for x in v) + "]" \
+            if isinstance(v, tuple) else str(v)
+        out += ["-p", f"{k}:={v}"]
+    return out
+
+
+class Graph:
+    """One safety node process plus an in-process rclpy node that plays every other party."""
+
+    def __init__(self, mode: str = "sim", log_path: Path | None = None):
+        self.domain = claim_domain_id()
+        self.robot = load_robot_config("franka", mode)
+        self.topics = load_topics()
+        self.cfg = fm.matrix_config(mode, **node_cfg_overrides())
+        params = find_config_dir() / f"franka_{'sim' if mode.startswith('sim') else mode}.yaml"
+        cmd = [sys.executable, "-m", "vla_safety.safety_node", "--ros-args", "-r",
+               "__node:=vla_safety", "--params-file", str(params), "-p", f"mode:={mode}",
+               *_param_args(self.cfg)]
+        self._log = open(log_path or os.devnull, "w")
+        self.proc = subprocess.Popen(cmd, env=graph_env(self.domain), stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx, domain_id=self.domain)
+        self.node = rclpy.create_node("safety_matrix_driver", context=self.ctx)
+        n, t = self.node, self.topics
+        self.pub_clock = n.create_publisher(Clock, "/clock", 10)
+        self.pub_js = n.create_publisher(JointState, self.robot.interfaces.joint_states, SENSOR_PUB)
+        self.pub_cmd = n.create_publisher(JointState, t.controller_command, COMMAND)
+        self.pub_action = n.create_publisher(ActionStep, t.action, STREAM)
+        self.pub_latent = n.create_publisher(Latent, t.latent, STREAM)
+        self.pub_diag = n.create_publisher(DiagnosticArray, t.diagnostics, STREAM)
+        self.pub_estop = n.create_publisher(Bool, t.estop, COMMAND)
+        self.cli_reset = n.create_client(Trigger, t.reset_srv)
+        self.cli_estop = n.create_client(Trigger, t.estop_srv)
+        self.outs = self.robot.interfaces.command_outputs
+        self.latest: dict[str, list] = {}
+        self.fresh: set[str] = set()
+        for o in self.outs:
+            n.create_subscription(Float64MultiArray, o.topic,
+                                  lambda m, tp=o.topic: self._on_out(tp, m), COMMAND)
+        self.statuses: list[tuple[float, State, list[str]]] = []
+        self.world = None
+        self.arm_idx = None
+        self.k = 0
+        self.k_out = 0
+        self.q_last = None
+        self.timeouts = 0
+        self.reasons: list[str] = []
+        n.create_subscription(SafetyStatus, t.safety_status, self._on_status, STREAM)
+        self.executor = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
+        self.executor.add_node(n)
+        for _ in range(3):  # the node has a clock before anything else arrives
+            self.pub_clock.publish(Clock(clock=s_to_stamp(1.0 - 0.05)))
+            self.spin(0.01)
+
+    def _on_out(self, topic, msg):
+        self.latest[topic] = list(msg.data)
+        self.fresh.add(topic)
+        if topic == self.outs[0].topic and self.world is not None:
+            # every arm message in arrival order (the gripper stays within its own limits)
+            q = self.world.q_meas.copy() if self.world.q_meas is not None else None
+            if q is not None:
+                q[self.arm_idx] = msg.data
+                self.world.sequence.append(q)
+
+    def _on_status(self, msg):
+        self.statuses.append((stamp_to_s(msg.header.stamp), State(msg.state),
+                              [f.code for f in msg.active_faults]))
+        self.reasons.append(msg.last_transition_reason)
+
+    def spin(self, wall_s: float) -> None:
+        end = time.monotonic() + wall_s
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=max(0.0, min(0.005, end - time.monotonic())))
+
+    def wait_for(self, pred, wall_s: float = 20.0) -> bool:
+        end = time.monotonic() + wall_s
+        while time.monotonic() < end:
+            if pred():
+                return True
+            self.executor.spin_once(timeout_sec=0.01)
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"safety node exited with {self.proc.returncode}")
+        return pred()
+
+    def call(self, client, wall_s: float = 10.0):
+        if not client.wait_for_service(timeout_sec=wall_s):
+            raise RuntimeError(f"service {client.srv_name} not available")
+        fut = client.call_async(Trigger.Request())
+        self.wait_for(fut.done, wall_s)
+        return fut.result()
+
+    def close(self) -> None:
+        try:
+            self.node.destroy_node()
+            rclpy.shutdown(context=self.ctx)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self._log.close()
+
+
+class NodeSupervisorProxy:
+    """What :func:`fault_matrix.run_case` needs from a supervisor, answered by the real node."""
+
+    def __init__(self, g: Graph, world: "NodeWorld"):
+        self.g, self.w = g, world
+        local = Supervisor(g.robot, g.cfg, None)  # limits and bounds only; never gates anything
+        self.names, self.n, self.lim, self.cfg = local.names, local.n, local.lim, g.cfg
+        self.dt, self.effort_mask, self.geometry = local.dt, local.effort_mask, None
+        self._arm_idx, self._grip_idx = local._arm_idx, local._grip_idx
+        self.stop_bound_s = local.stop_bound_s
+        self.stream = None
+        self.counters = Counters()
+
+    @property
+    def state(self) -> State:
+        return self.g.statuses[-1][1] if self.g.statuses else State.INIT
+
+    @property
+    def faults(self) -> dict:
+        return {c: None for c in (self.g.statuses[-1][2] if self.g.statuses else [])}
+
+    def estop(self, now_s: float, reason: str, active: bool = True) -> None:
+        if active and "service" in reason:
+            self.g.call(self.g.cli_estop)
+        else:
+            self.g.pub_estop.publish(Bool(data=bool(active)))
+        self.w.step(1)
+
+    def reset(self, now_s: float):
+        self.w.step(1)
+        r = self.g.call(self.g.cli_reset)
+        self.w.step(1)
+        return r.success, r.message
+
+
+class NodeWorld(fm.World):
+    """:class:`fault_matrix.World` whose supervisor is the real node over DDS."""
+
+    graph: Graph = None
+
+    def step(self, n: int = 1) -> None:
+        g = self.graph
+        for _ in range(n):
+            now = self.now
+            g.pub_clock.publish(Clock(clock=s_to_stamp(now)))
+            g.spin(0.002)  # let the node take the clock first (commands are stamped with it)
+            if self.heart_alive and self.k % 10 == 0:
+                g.pub_diag.publish(DiagnosticArray(status=[DiagnosticStatus(name="vla_controller")]))
+            if self.action_alive:
+                m = ActionStep(names=list(self.sup.names))
+                m.header.stamp = s_to_stamp(now)
+                g.pub_action.publish(m)
+            if self.latent_alive and self.k % 5 == 0:
+                m = Latent()
+                m.header.stamp = s_to_stamp(now - 0.05)
+                g.pub_latent.publish(m)
+            if self.js_alive:
+                names, q, v, eff = self.measured()
+                # no velocity: the plant here only knows targets (the gate estimates nothing from it)
+                m = JointState(name=list(names), position=[float(x) for x in q])
+                m.header.stamp = s_to_stamp(now)
+                g.pub_js.publish(m)
+            g.fresh.clear()
+            if self.cmd_alive:
+                cmd = (self.cmd_fn or (lambda w, t, d: d(t)))(self, now, self.default_cmd)
+                if cmd is not None:
+                    stamp, names, q, tau = cmd
+                    m = JointState(name=list(names), position=[float(x) for x in q])
+                    m.header.stamp = s_to_stamp(stamp) if np.isfinite(stamp) else s_to_stamp(0)
+                    g.pub_cmd.publish(m)
+            st = self.sup.state
+            expect = st in (State.HOLD, State.STOPPED, State.ESTOP) or (
+                self.cmd_alive and st in (State.READY, State.RUNNING, State.DEGRADED))
+            arm = g.outs[0].topic
+            got = g.wait_for(lambda: arm in g.fresh, 0.05 if expect else 0.005)
+            g.spin(0.001)
+            if got:
+                pos = np.concatenate([np.asarray(g.latest[o.topic]) for o in g.outs])
+                idx = [self.sup.names.index(j) for o in g.outs for j in o.joints]
+                q = np.empty(len(pos))
+                q[idx] = pos
+                self.log.append((self.k, q, np.zeros(len(q)), self.sup.state))
+                self.v_meas = (q - self.q_meas) / (self.dt * max(1, self.k - g.k_out))
+                self.q_meas = q.copy()
+                g.k_out, g.q_last = self.k, q.copy()
+                if "CLAMPED" in self.sup.faults:
+                    self.sup.counters.clamped += 1
+            else:
+                self.v_meas = np.zeros_like(self.q_meas)
+            self.log.append((self.k, None, None, self.sup.state))
+            self.codes.update(self.sup.faults)
+            self.k += 1
+            g.k = self.k
+            g.timeouts += int(expect and not got)
+
+    def first_k(self, states, since: int):
+        # inputs injected before step ``since`` meet the node's clock of step since - 1
+        t_since = 1.0 + (since - 1) * self.dt - 1e-9
+        for t, st, _ in self.graph.statuses:
+            if t >= t_since and st in states:
+                return max(since, int(round((t - 1.0) / self.dt)))
+        return None
+
+
+_GRAPH: Graph | None = None
+
+
+def make_node_world(mode: str = "sim", cfg_over=None, amp: float = 0.25, freq_hz: float = 0.5,
+                    shape=(1.0, 0.3, 0.5, 0.4, 1.0, 0.5, 1.0, 0.0)) -> NodeWorld:
+    """A fresh world on the shared graph: the node is reset (or e-stopped then reset) first."""
+    g = _GRAPH
+    w = NodeWorld(None, g.robot)
+    w.graph = g
+    w.sup = NodeSupervisorProxy(g, w)
+    g.world, w.sequence = None, []
+    g.arm_idx = [w.sup.names.index(j) for j in g.outs[0].joints]
+    home = np.append(np.asarray(g.robot.home_rad), 0.04)
+    w.k = g.k  # later cases continue the clock (no jump: joint states would go stale)
+    start = home if g.q_last is None else g.q_last
+    w.q_meas, w.v_meas = start.copy(), np.zeros(len(home))
+    t0 = w.now
+    shape = np.asarray(shape, float)
+    w.nominal = lambda now: home + amp * shape * (1 - np.cos(2 * np.pi * freq_hz * (now - t0))) / 2
+    # bring the node to RUNNING: healthy streams, then reset if it is latched from the last case
+    w.nominal_hold = home
+    hold = w.nominal
+    w.nominal = lambda now: home
+    w.step(5)
+    if w.sup.state not in (State.RUNNING, State.READY, State.INIT):
+        g.pub_estop.publish(Bool(data=False))
+        w.step(2)
+        ok, msg = w.sup.reset(w.now)
+        if not ok:
+            raise RuntimeError(f"could not reset the node between cases: {msg}")
+    for _ in range(150):  # back home through the gate (velocity-clamped)
+        w.step(1)
+        if np.max(np.abs(w.q_meas - home)) < 1e-6:
+            break
+    w.step(5)
+    w.nominal = hold
+    t0 = w.now
+    w.nominal = lambda now: home + amp * shape * (1 - np.cos(2 * np.pi * freq_hz * (now - t0))) / 2
+    g.world, w.codes = w, set()  # from here on every arm message and fault code counts
+    w.run_s(0.2)
+    if w.sup.state != State.RUNNING:
+        raise RuntimeError(f"node did not reach RUNNING: {g.statuses[-3:]}")
+    return w
+
+
+def run_node_cases(names=NODE_CASES, log_path: Path | None = None) -> list[fm.CaseResult]:
+    """All ``names`` in one graph session (one node process)."""
+    global _GRAPH
+    _GRAPH = Graph("sim", log_path)
+    try:
+        _GRAPH.wait_for(lambda: _GRAPH.pub_cmd.get_subscription_count() > 0 and
+                        _GRAPH.cli_reset.service_is_ready(), 30.0)
+        return [fm.run_case(n, make=make_node_world, level="node") for n in names]
+    finally:
+        _GRAPH.close()
+        _GRAPH = None
