@@ -38,6 +38,9 @@ def rerun_main(argv=None) -> int:
     ap.add_argument("--expert-checkpoint", default="")
     ap.add_argument("--allow-random-init", action="store_true")
     ap.add_argument("--use-recorded-latents", action="store_true")
+    ap.add_argument("--execution-strategy", default="rtc",
+                    help="the expert node's execution_strategy when the bag was recorded")
+    ap.add_argument("--interpolation", default="cubic")
     ap.add_argument("--atol", type=float, default=1e-5)
     ap.add_argument("--out", default="", help="report directory (report.html/json, PNGs)")
     ap.add_argument("--write-bag", default="", help="write observations + new outputs as a bag")
@@ -50,6 +53,7 @@ def rerun_main(argv=None) -> int:
                           expert_checkpoint=a.expert_checkpoint,
                           allow_random_init=a.allow_random_init,
                           use_recorded_latents=a.use_recorded_latents, atol_action=a.atol,
+                          execution_strategy=a.execution_strategy, interpolation=a.interpolation,
                           atol_latent=a.atol)
         rr = Rerunner(cfg)
         rec = load_recorded(a.bag, rr.robot, rr.topics)

@@ -44,6 +44,7 @@ class RerunConfig:
     interpolation: str = "cubic"
     atol_action: float = 1e-5
     atol_latent: float = 1e-5
+    torch_threads: int = 1            # as the nodes run: same float reduction order
 
     def __post_init__(self):
         for k in ("stamp_tolerance_s", "latent_period_s", "chunk_period_s"):
@@ -136,6 +137,8 @@ class Rerunner:
         self.robot = load_robot_config(cfg.robot, cfg.mode, cdir)
         self.topics = load_topics(cdir)
         repo = find_config_dir(cdir).parent
+        import torch  # noqa: PLC0415
+        torch.set_num_threads(cfg.torch_threads)
         from vla_action_expert.configuration import CheckpointError  # noqa: PLC0415
         from vla_action_expert.init_checkpoint import random_init_policy  # noqa: PLC0415
         from vla_action_expert.policy import ActionExpertPolicy  # noqa: PLC0415
