@@ -134,7 +134,8 @@ class SimNode(StackNode):
     def _physics_loop(self) -> None:
         fast = self.cfg.real_time_factor <= 0
         pacer = None if fast else RealTimePacer(self.cfg.real_time_factor)
-        sched = CameraSchedule({c: s[2] for c, s in self.cams.items()}, self.env.time_s)
+        # first frame with the first physics step, then every period after it
+        sched = CameraSchedule({c: s[2] for c, s in self.cams.items()}, self.env.time_s + self.env.dt_s)
         k = 0
         try:
             while self._running and self.context.ok():
@@ -151,8 +152,10 @@ class SimNode(StackNode):
                     with self._frame_lock:
                         self._frames_due = list(dict.fromkeys(self._frames_due + due))
                         self._frame_lock.notify_all()
-                        if fast:  # lock step: the sim-time image rate must hold
-                            self._frame_lock.wait_for(lambda: not self._frames_due or not self._running, 5.0)
+                        # Lock step in fast mode: the sim-time image rate must hold (the render
+                        # thread empties the list, also when it dies).
+                        while fast and self._frames_due and self._running:
+                            self._frame_lock.wait(0.5)
                 if pacer is not None:
                     w = pacer.wait_s(t, time.monotonic())
                     if w > 0:
