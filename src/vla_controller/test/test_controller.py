@@ -155,12 +155,23 @@ def test_state_stale_stops_commands(aloha_ctrl):
     assert aloha_ctrl.step(1.0) is None and aloha_ctrl.status.mode == "state_stale"
 
 
-@pytest.mark.parametrize("stamp", [100.0, 0.5 - 0.3])
-def test_target_with_bad_stamp_rejected(aloha_cfg, aloha_ctrl, stamp):
+def test_late_target_is_applied_and_counted(aloha_cfg, aloha_ctrl):
+    names = asp.action_names(aloha_cfg)
+    v = np.r_[aloha_cfg.home_rad[:6] + 0.01, 0.04, aloha_cfg.home_rad[6:], 0.03]
+    aloha_ctrl.on_target(names, v, 0.5 - 0.3, 0.5)       # delivered 0.3 s late
+    assert aloha_ctrl.diagnostics()["late_targets"] == 1
+    for k in range(200):
+        cmd = _tick(aloha_ctrl, 0.5 + k * aloha_ctrl.period_s)
+    np.testing.assert_allclose(cmd.position, v, atol=1e-9)
+
+
+@pytest.mark.parametrize("stamp,now", [(100.0, 0.5),    # far in the future
+                                       (1.0, 3.0)])     # older than max_target_age_s
+def test_target_with_bad_stamp_rejected(aloha_cfg, aloha_ctrl, stamp, now):
     names = asp.action_names(aloha_cfg)
     v = np.r_[aloha_cfg.home_rad[:6], 0.04, aloha_cfg.home_rad[6:], 0.03]
     with pytest.raises(TargetRejected) as e:
-        aloha_ctrl.on_target(names, v, stamp, 0.5)
+        aloha_ctrl.on_target(names, v, stamp, now)
     assert e.value.reason == "bad_stamp"
 
 

@@ -46,6 +46,7 @@ class ControllerConfig:
     state_timeout_s: float = 0.1          # joint_states older than this: no command
     use_target_stamps: bool = True        # interpolate on ActionStep.header.stamp (else arrival)
     max_future_s: float = 2.0             # targets stamped further ahead are rejected
+    max_target_age_s: float = 1.0         # older stamps are rejected (late ones are applied now)
     vel_limit_scale: float = 0.9          # joint command speed limit, fraction of vel_max
     acc_limit_scale: float = 0.9          # joint command acceleration limit, fraction of acc_max
     gripper_acc_max_m_s2: float = 2.0
@@ -68,7 +69,8 @@ class ControllerConfig:
         asp.check_space(self.action_space)
         if self.control_law not in LAWS:
             raise ValueError(f"control_law must be one of {LAWS}, got '{self.control_law}'")
-        for k in ("target_timeout_s", "state_timeout_s", "max_future_s", "vel_limit_scale",
+        for k in ("target_timeout_s", "state_timeout_s", "max_future_s", "max_target_age_s",
+                  "vel_limit_scale",
                   "acc_limit_scale", "gripper_acc_max_m_s2",
                   "torque_limit_scale", "torque_rate_limit_scale", "heartbeat_period_s",
                   "cart_pinv_damping", "ik_damping_max"):
@@ -123,6 +125,7 @@ class ControllerStatus:
     mode: str = "waiting_for_state"      # waiting_for_state | holding | tracking | state_stale
     state_rejected: Counter = field(default_factory=Counter)
     target_rejected_no_state: int = 0
+    late_targets: int = 0
     ik_pos_err_m: float = 0.0
     ik_rot_err_rad: float = 0.0
     ticks: int = 0
@@ -262,8 +265,11 @@ class Controller:
         if self.cfg.use_target_stamps and stamp_s > 0:
             if not np.isfinite(stamp_s) or stamp_s > now_s + self.cfg.max_future_s:
                 self.validator.reject_stamp(f"stamp {stamp_s:.3f} too far ahead of {now_s:.3f}")
-            if stamp_s < now_s - self.cfg.target_timeout_s:
-                self.validator.reject_stamp(f"stamp {stamp_s:.3f} older than target_timeout_s")
+            if stamp_s < now_s - self.cfg.max_target_age_s:
+                self.validator.reject_stamp(f"stamp {stamp_s:.3f} older than max_target_age_s "
+                                            f"(now {now_s:.3f})")
+            if stamp_s < now_s:
+                self.status.late_targets += 1   # delivered late: applied now (buffer holds it)
             t = stamp_s
         needs_state = self.space in (asp.JOINT_DELTA, asp.EE_DELTA) or self.ee_space
         if needs_state and self.state is None:
@@ -400,6 +406,7 @@ class Controller:
                                 "rate_hz": self.rate_hz, "ticks": self.status.ticks}
         d.update(self.validator.counts())
         d["rejected_no_state"] = self.status.target_rejected_no_state
+        d["late_targets"] = self.status.late_targets
         for k, v in self.status.state_rejected.items():
             d[f"state_rejected_{k}"] = v
         if self.ee_space:

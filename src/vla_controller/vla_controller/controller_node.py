@@ -37,10 +37,11 @@ class ControllerNode(StackNode):
         self._last_error = ""
         self._internal_errors = 0
         self._control_group = MutuallyExclusiveCallbackGroup()
-        self._io_group = MutuallyExclusiveCallbackGroup()
+        self._state_group = MutuallyExclusiveCallbackGroup()   # joint states never wait on
+        self._io_group = MutuallyExclusiveCallbackGroup()      # actions/heartbeat, and vice versa
         self._pub = self.create_publisher(JointState, self.topics.controller_command, COMMAND)
         self.create_subscription(JointState, self.robot.interfaces.joint_states,
-                                 self._on_joint_state, SENSOR, callback_group=self._io_group)
+                                 self._on_joint_state, SENSOR, callback_group=self._state_group)
         self.create_subscription(ActionStep, self.topics.action, self._on_action, STREAM,
                                  callback_group=self._io_group)
         self.create_timer(self.core.period_s, self._tick, callback_group=self._control_group)
@@ -62,7 +63,7 @@ class ControllerNode(StackNode):
                                     stamp_to_s(msg.header.stamp), now_s(self))
         except TargetRejected as e:
             self._last_error = f"{e.reason}: {e}"
-            self.get_logger().warn(f"action rejected ({e.reason}): {e}",
+            self.get_logger().warning(f"action rejected ({e.reason}): {e}",
                                    throttle_duration_sec=1.0)
 
     def _tick(self) -> None:
