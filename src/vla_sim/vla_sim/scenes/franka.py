@@ -86,7 +86,6 @@ def build_franka_mjcf(urdf_path: str | os.PathLike | None = None) -> str:
     _sub(opt, "flag", multiccd="enable")
     vis = _sub(root, "visual")
     _sub(vis, "global", offwidth=640, offheight=480)
-    _sub(vis, "quality", offsamples=0)  # no multisampling: software (OSMesa) rendering cost
     _sub(vis, "headlight", ambient="0.3 0.3 0.3", diffuse="0.4 0.4 0.4", specular="0 0 0")
     asset = root.find("asset")
     _sub(asset, "texture", name="grid", type="2d", builtin="checker", width=256, height=256,
