@@ -53,14 +53,21 @@ class ControllerNode(StackNode):
             f"rate={self.core.rate_hz:.0f} Hz -> {self.topics.controller_command}")
 
     def _on_joint_state(self, msg: JointState) -> None:
+        now = now_s(self)
+        if now <= 0.0:
+            return                     # use_sim_time before the first /clock: no time yet
         with self._lock:
-            self.core.on_joint_state(msg.name, msg.position, msg.velocity, now_s(self))
+            self.core.on_joint_state(msg.name, msg.position, msg.velocity, now)
 
     def _on_action(self, msg: ActionStep) -> None:
+        now = now_s(self)
+        if now <= 0.0:
+            self.get_logger().warning("action before the first /clock ignored",
+                                      throttle_duration_sec=5.0)
+            return
         try:
             with self._lock:
-                self.core.on_target(msg.names, msg.values,
-                                    stamp_to_s(msg.header.stamp), now_s(self))
+                self.core.on_target(msg.names, msg.values, stamp_to_s(msg.header.stamp), now)
         except TargetRejected as e:
             self._last_error = f"{e.reason}: {e}"
             self.get_logger().warning(f"action rejected ({e.reason}): {e}",
