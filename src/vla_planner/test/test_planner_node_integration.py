@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+import yaml
 
 from vla_common.config import find_config_dir
 from vla_common.testing import claim_domain_id, graph_env
@@ -19,12 +20,20 @@ STEP_MS = 5          # sim time per /clock message
 IMAGE_EVERY = 20     # images at 10 Hz sim
 
 
-def _start(tmp_path, domain, *params):
+def _start(tmp_path, domain, **params):
+    """The node with franka_sim.yaml, its vla_planner section updated with ``params``.
+
+    (Node-specific entries of a params file win over command-line ``-p`` wildcards, so the
+    overrides go into a copy of the file.)
+    """
+    raw = yaml.safe_load((find_config_dir() / "franka_sim.yaml").read_text())
+    section = raw["vla_planner"]["ros__parameters"]
+    section.update(checkpoint_dir=str(tmp_path / "no_checkpoint"), torch_threads=1)
+    section.update(params)
+    pfile = tmp_path / "params.yaml"
+    pfile.write_text(yaml.safe_dump(raw))
     cmd = [sys.executable, "-m", "vla_planner.planner_node", "--ros-args", "-r", "__node:=vla_planner",
-           "--params-file", str(find_config_dir() / "franka_sim.yaml"),
-           "-p", f"checkpoint_dir:={tmp_path / 'no_checkpoint'}", "-p", "torch_threads:=1"]
-    for p in params:
-        cmd += ["-p", p]
+           "--params-file", str(pfile)]
     log = open(tmp_path / "planner.log", "w")
     return subprocess.Popen(cmd, env=graph_env(domain), stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -34,7 +43,7 @@ def _stop(proc):
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(15)
+            proc.wait(40)  # interpreter teardown (torch, transformers) is slow on a loaded machine
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
@@ -98,7 +107,7 @@ class Driver:
                 for c in CAMS:
                     self.image(c, "bayer_rggb8" if c == bad_camera else "rgb8")
                 self.image_stamps.add(round(self.sim_s, 6))
-            self.spin(0.01)
+            self.spin(0.015)  # sim time at most ~1/3 of real time: the node keeps up under load
 
     def spin(self, wall_s):
         t_end = time.monotonic() + wall_s
@@ -126,7 +135,7 @@ def _stamp_s(msg):
 
 def test_planner_node_publishes_at_configured_rate_under_sim_time(tmp_path):
     domain = claim_domain_id()
-    proc = _start(tmp_path, domain, "allow_random_init:=true", "rate_hz:=8.0", "use_sim_time:=true")
+    proc = _start(tmp_path, domain, allow_random_init=True, rate_hz=8.0)
     d = Driver(domain)
     try:
         t_end = time.monotonic() + 90
@@ -182,9 +191,34 @@ def test_planner_node_publishes_at_configured_rate_under_sim_time(tmp_path):
     assert proc.returncode == 0, (tmp_path / "planner.log").read_text()[-3000:]
 
 
+def test_planner_node_runs_a_transformers_checkpoint(tmp_path):
+    from vla_planner import tiny_hf
+    from vla_planner.hf_backbone import HFBackboneConfig, write_hf_checkpoint
+    tiny_hf.write_idefics3(tmp_path / "ck" / "backbone")
+    write_hf_checkpoint(tmp_path / "ck", HFBackboneConfig(latent_dim=32, cameras=CAMS))
+    domain = claim_domain_id()
+    proc = _start(tmp_path, domain, checkpoint_dir=str(tmp_path / "ck"), latent_dim=32,
+                  rate_hz=4.0, allow_random_init=False)
+    d = Driver(domain)
+    try:
+        t_end = time.monotonic() + 90
+        d.instr_pub.publish(d.String(data="stack the blocks"))  # latched: reaches the late joiner
+        while not d.latents:
+            assert proc.poll() is None, (tmp_path / "planner.log").read_text()
+            assert time.monotonic() < t_end, "no latent from the transformers backbone"
+            d.run(0.1)
+        m = d.latents[-1]
+        assert len(m.latent) == 32 and m.model_id.startswith("hf_vlm:idefics3")
+        assert m.instruction == "stack the blocks" and m.instruction_id == 1
+    finally:
+        d.close()
+        _stop(proc)
+    assert proc.returncode == 0, (tmp_path / "planner.log").read_text()[-3000:]
+
+
 def test_missing_checkpoint_without_random_init_exits_with_clear_error(tmp_path):
     domain = claim_domain_id()
-    proc = _start(tmp_path, domain, "allow_random_init:=false")
+    proc = _start(tmp_path, domain, allow_random_init=False)
     try:
         rc = proc.wait(120)
     finally:

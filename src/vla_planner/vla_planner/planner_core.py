@@ -23,7 +23,7 @@ class PlannerNodeConfig:
     allow_random_init: bool = False   # missing checkpoint -> seeded random embedded default
     seed: int = 0
     latent_dim: int = 128
-    device: str = "cpu"
+    device: str = ""                 # torch device; empty: the checkpoint's (cpu for the default)
     torch_threads: int = 1            # intra-op threads for inference (2-core machine)
     stamp_tolerance_s: float = 0.05   # max stamp spread of the camera images of one latent
     max_image_age_s: float = 1.0      # newer images needed than this, else skip
