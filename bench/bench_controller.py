@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -137,11 +138,14 @@ def bench_node(robot: str, mode: str, duration_s: float, rate_hz: float) -> dict
 
     cfg = load_robot_config(robot, mode)
     did = claim_domain_id()
+    # node-specific entries of a params file beat -p overrides: override in a second file
+    override = Path(tempfile.mkdtemp()) / "override.yaml"
+    override.write_text(f"vla_controller:\n  ros__parameters:\n    rate_hz: {rate_hz}\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "vla_controller.controller_node", "--ros-args",
          "-r", "__node:=vla_controller", "--params-file", str(REPO / f"config/{robot}_sim.yaml"),
-         "-p", "use_sim_time:=false", "-p", f"mode:={mode}", "-p", "heartbeat_period_s:=0.5",
-         "-p", f"rate_hz:={rate_hz}"],
+         "--params-file", str(override),
+         "-p", "use_sim_time:=false", "-p", f"mode:={mode}"],
         env=graph_env(did), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=did)

@@ -27,12 +27,15 @@ def test_node_commands_from_actions_rejects_bad_input_and_holds_on_stale(tmp_pat
     did = claim_domain_id()
     log_path = tmp_path / "controller.log"
     log = open(log_path, "w")
+    # node-specific entries of a params file beat -p overrides: override in a second file
+    override = tmp_path / "override.yaml"
+    override.write_text("vla_controller:\n  ros__parameters:\n    rate_hz: 250.0\n"
+                        "    target_timeout_s: 0.3\n    state_timeout_s: 0.5\n"
+                        "    heartbeat_period_s: 0.2\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "vla_controller.controller_node", "--ros-args",
          "-r", "__node:=vla_controller", "--params-file", str(REPO / "config/franka_sim.yaml"),
-         "-p", "use_sim_time:=false", "-p", "mode:=sim_effort", "-p", "rate_hz:=250.0",
-         "-p", "target_timeout_s:=0.3", "-p", "state_timeout_s:=0.5",
-         "-p", "heartbeat_period_s:=0.2"],
+         "--params-file", str(override), "-p", "use_sim_time:=false", "-p", "mode:=sim_effort"],
         env=graph_env(did), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=did)
@@ -92,6 +95,7 @@ def test_node_commands_from_actions_rejects_bad_input_and_holds_on_stale(tmp_pat
         assert list(c.name) == NAMES and len(c.position) == 8 and len(c.effort) == 8
         np.testing.assert_allclose(c.position[:7], Q0, atol=1e-9)
         assert c.effort[7] == 0.0 and np.all(np.isfinite(c.effort))
+        assert run(5.0, until=lambda: diag_value("rate_hz") == "250.0")   # override applied
         # 2) a stream of targets: the command moves to the goal
         target = np.r_[goal, 0.05]
         assert run(20.0, action=(target,), until=lambda: np.allclose(
