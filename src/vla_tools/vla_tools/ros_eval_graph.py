@@ -143,8 +143,9 @@ def evaluate_graph(robot: str, tasks: Sequence[str], seeds: Sequence[int], model
                 for n, p in SYNC_PARAMS.items():
                     params.setdefault(n, {}).update(p)
             domain = claim_domain_id()
-            launcher = StackLauncher(robot, "sim", Path(out_dir) / f"logs_{mode}", extra_params=params,
-                                     env=graph_env(domain))
+            pfile = write_params_file(robot, params, Path(out_dir) / f"params_{robot}_sim_{mode}.yaml")
+            launcher = StackLauncher(robot, "sim", Path(out_dir) / f"logs_{mode}", params_path=pfile,
+                                     env=graph_env(domain), echo=None)
             ctx = rclpy.Context()
             rclpy.init(context=ctx, domain_id=domain)
             from rclpy.executors import MultiThreadedExecutor
@@ -157,6 +158,10 @@ def evaluate_graph(robot: str, tasks: Sequence[str], seeds: Sequence[int], model
                 _wait(lambda: len(mon.q) > 0, 180.0, launcher, "the simulator's joint states")
                 if not mon.reset_client.wait_for_service(timeout_sec=60.0):
                     raise ValueError("the sim's reset service did not appear")
+                # models load for a while: episodes start once System 2 produces latents
+                env.reset(tasks[0], seeds[0])
+                mon.instruction_pub.publish(String(data=env.instruction))
+                _wait(lambda: mon.counts["latents"] > 0, 300.0, launcher, "the first latent")
                 for task in tasks:
                     for seed in seeds:
                         env.reset(task, seed)
@@ -180,6 +185,21 @@ def evaluate_graph(robot: str, tasks: Sequence[str], seeds: Sequence[int], model
         env.close()
         bar.close()
     return {"episodes": results, "summary": summarize(results)}
+
+
+def write_params_file(robot: str, overrides: dict, out: Path) -> Path:
+    """Copy of config/<robot>_sim.yaml with ``overrides`` ({node: {param: value}}) written into
+    the nodes' own sections (``-p`` overrides do not beat node-specific params-file entries)."""
+    import yaml
+
+    from vla_common.config import find_config_dir
+    src = find_config_dir() / f"{robot}_sim.yaml"
+    data = yaml.safe_load(src.read_text())
+    for node, p in overrides.items():
+        data.setdefault(node, {}).setdefault("ros__parameters", {}).update(p)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
 
 
 def _wait(pred, timeout_s: float, launcher, what: str) -> None:
