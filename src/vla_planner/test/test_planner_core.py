@@ -123,3 +123,35 @@ def test_bad_node_config_raises(kw):
 def test_default_checkpoint_dir_is_models_robot_planner():
     d = default_checkpoint_dir("franka")
     assert d.parts[-3:] == ("models", "franka", "planner")
+
+
+class ProprioBackbone(MeanBackbone):
+    proprio_dim = 2
+
+    def infer(self, images, instruction, proprio=None):
+        out = super().infer(images, instruction)
+        return BackboneOutput(np.concatenate([out.latent, proprio]).astype(np.float32), 1e-3)
+
+
+def test_proprio_model_gets_state_in_command_name_order():
+    core = PlannerCore(ProprioBackbone(), PlannerNodeConfig(), state_names=("j1", "gripper"))
+    core.set_instruction("pick")
+    _feed(core, 1.0)
+    assert "joint state" in core.step(1.0).reason
+    core.set_joint_state(["gripper", "other", "j1"], [0.04, 9.0, 0.5])
+    r = core.step(1.0)
+    assert np.allclose(r.latent[3:], [0.5, 0.04])
+
+
+@pytest.mark.parametrize("names, pos", [(["j1"], [0.1]), (["j1", "gripper"], [0.1]),
+                                        (["j1", "gripper"], [0.1, math.nan])])
+def test_bad_joint_state_raises(names, pos):
+    core = PlannerCore(ProprioBackbone(), PlannerNodeConfig(), state_names=("j1", "gripper"))
+    with pytest.raises(ValueError):
+        core.set_joint_state(names, pos)
+
+
+def test_proprio_dim_not_matching_robot_state_is_rejected():
+    from vla_planner.backbone import CheckpointError
+    with pytest.raises(CheckpointError, match="proprio_dim"):
+        PlannerCore(ProprioBackbone(), PlannerNodeConfig(), state_names=("j1",))

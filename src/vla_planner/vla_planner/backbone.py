@@ -38,6 +38,7 @@ class Backbone(ABC):
     latent_dim: int
     cameras: tuple[str, ...]
     model_id: str
+    proprio_dim: int = 0   # > 0: infer() needs a proprio vector of this size
 
     @abstractmethod
     def infer(self, images: Mapping[str, np.ndarray], instruction: str,

@@ -192,6 +192,7 @@ class EmbeddedBackbone(Backbone):
         self.cfg = model.cfg
         self.latent_dim = model.cfg.latent_dim
         self.cameras = tuple(model.cfg.cameras)
+        self.proprio_dim = model.cfg.proprio_dim
         self.model_id = model_id
         self.text = text_encoder or TextEncoder(model.cfg.text_encoder, device=device)
         if self.text.dim != model.cfg.text_dim:

@@ -164,6 +164,7 @@ class HFBackbone(Backbone):
         self.device = device
         self.latent_dim = cfg.latent_dim
         self.cameras = tuple(cfg.cameras)
+        self.proprio_dim = cfg.proprio_dim
         self.model_id = model_id
         tok = getattr(processor, "image_token", None)
         if not isinstance(tok, str):

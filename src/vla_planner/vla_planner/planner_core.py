@@ -6,12 +6,13 @@ import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from vla_common.config import find_config_dir
 from vla_common.timing import RateMeter, RollingStats
-from vla_planner.backbone import Backbone, check_instruction
+from vla_planner.backbone import Backbone, CheckpointError, check_instruction
 from vla_planner.frame_buffer import FrameBuffer
 
 
@@ -68,11 +69,23 @@ class PlannerCore:
     """Holds the newest frames and the instruction; ``step(now_s)`` makes at most one latent.
 
     Thread-safe: images and instructions may arrive while ``step`` runs inference.
+    A backbone with ``proprio_dim`` > 0 also gets the newest joint state in ``state_names``
+    order (the robot's command names: arm joints, then gripper width, per arm).
+
+    Raises:
+        CheckpointError: the backbone's proprio_dim does not match ``state_names``.
     """
 
-    def __init__(self, backbone: Backbone, cfg: PlannerNodeConfig):
+    def __init__(self, backbone: Backbone, cfg: PlannerNodeConfig, state_names: Sequence[str] = ()):
         self.backbone = backbone
         self.cfg = cfg
+        self.state_names = tuple(state_names)
+        pdim = int(getattr(backbone, "proprio_dim", 0))
+        if pdim and pdim != len(self.state_names):
+            raise CheckpointError(f"model proprio_dim {pdim} != {len(self.state_names)} robot state "
+                                  f"values {list(self.state_names)}")
+        self.needs_proprio = pdim > 0
+        self._proprio: np.ndarray | None = None
         self.frames = FrameBuffer(backbone.cameras, cfg.stamp_tolerance_s, cfg.max_image_age_s)
         self._lock = threading.Lock()
         self._instruction: str | None = None
@@ -112,6 +125,24 @@ class PlannerCore:
         """Raises KeyError (unknown camera) or ValueError (bad stamp)."""
         self.frames.add(camera, stamp_s, image)
 
+    def set_joint_state(self, names: Sequence[str], positions: Sequence[float]) -> None:
+        """Store the newest proprio vector from a joint state (extra names are ignored).
+
+        Raises:
+            ValueError: lengths differ, a needed name is missing, or a value is not finite.
+        """
+        if len(names) != len(positions):
+            raise ValueError(f"joint state has {len(names)} names but {len(positions)} positions")
+        idx = {n: i for i, n in enumerate(names)}
+        missing = [n for n in self.state_names if n not in idx]
+        if missing:
+            raise ValueError(f"joint state lacks {missing}")
+        p = np.array([positions[idx[n]] for n in self.state_names], dtype=np.float32)
+        if not np.all(np.isfinite(p)):
+            raise ValueError("joint state has NaN or inf positions")
+        with self._lock:
+            self._proprio = p
+
     def step(self, now_s: float) -> CycleResult:
         """One cycle at time ``now_s``: newest matched images + instruction -> latent or skip."""
         text, iid = self.instruction
@@ -122,8 +153,12 @@ class PlannerCore:
             return self._skip(reason)
         if self.cfg.skip_repeated_frames and self._last_used == (fs.stamp_s, iid):
             return self._skip("no new images since the last latent")
+        with self._lock:
+            proprio = self._proprio
+        if self.needs_proprio and proprio is None:
+            return self._skip("no joint state yet (model uses proprio)")
         try:
-            out = self.backbone.infer(fs.images, text)
+            out = self.backbone.infer(fs.images, text, proprio if self.needs_proprio else None)
         except ValueError as e:
             return self._skip(f"inference rejected the input: {e}")
         self._last_used = (fs.stamp_s, iid)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from vla_interfaces.msg import Latent
 from vla_interfaces.srv import SetInstruction
@@ -42,7 +42,7 @@ class PlannerNode(StackNode):
         backbone = load_backbone(ckpt, self.robot.cameras, latent_dim=self.cfg.latent_dim,
                                  robot=self.robot_name, device=self.cfg.device,
                                  allow_random_init=self.cfg.allow_random_init, seed=self.cfg.seed)
-        self.core = PlannerCore(backbone, self.cfg)
+        self.core = PlannerCore(backbone, self.cfg, self.robot.command_names)
         self.bad_images = 0
         self._last_logged_reason = ""
 
@@ -53,6 +53,9 @@ class PlannerNode(StackNode):
             topic = self.robot.interfaces.cameras[cam].rstrip("/") + "/image_raw"
             self.create_subscription(Image, topic, lambda m, c=cam: self._on_image(c, m), SENSOR,
                                      callback_group=io_group)
+        if self.core.needs_proprio:
+            self.create_subscription(JointState, self.robot.interfaces.joint_states,
+                                     self._on_joint_state, SENSOR, callback_group=io_group)
         self.create_subscription(String, self.topics.instruction, self._on_instruction, LATCHED,
                                  callback_group=io_group)
         self.create_service(SetInstruction, self.topics.set_instruction_srv, self._on_set_instruction,
@@ -72,6 +75,12 @@ class PlannerNode(StackNode):
             self.bad_images += 1
             self.get_logger().warning(f"dropped image from camera '{camera}': {e}",
                                    throttle_duration_sec=2.0)
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            self.core.set_joint_state(list(msg.name), list(msg.position))
+        except ValueError as e:
+            self.get_logger().warning(f"ignored joint state: {e}", throttle_duration_sec=2.0)
 
     def _set(self, text: str) -> tuple[bool, str, int]:
         ok, message, iid = self.core.set_instruction(text)
