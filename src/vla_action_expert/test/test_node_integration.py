@@ -34,8 +34,8 @@ def test_node_streams_actions_and_chunks_then_holds_on_stale_latent(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "vla_action_expert.action_expert_node", "--ros-args",
          "-r", "__node:=vla_action_expert", "--params-file", str(REPO / "config/franka_sim.yaml"),
-         "-p", "use_sim_time:=false", "-p", f"checkpoint_dir:={ck}",
-         "-p", "latent_timeout_s:=0.4"],
+         "-p", "use_sim_time:=false", "-p", f"vla_action_expert:checkpoint_dir:={ck}",
+         "-p", "vla_action_expert:latent_timeout_s:=0.4"],
         env=graph_env(did), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=did)
@@ -120,7 +120,9 @@ def test_node_streams_actions_and_chunks_then_holds_on_stale_latent(tmp_path):
         node.destroy_node()
         rclpy.shutdown(context=ctx)
         log.close()
-    assert rc == 0, (tmp_path / "node.log").read_text()[-3000:]
+    text = (tmp_path / "node.log").read_text()
+    assert rc == 0, text[-3000:]
+    assert f"action expert: checkpoint {ck}" in text  # the given checkpoint, not a random init
 
 
 @pytest.mark.integration
@@ -130,7 +132,8 @@ def test_node_exits_with_clear_error_when_checkpoint_is_missing(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "vla_action_expert.action_expert_node", "--ros-args",
          "-r", "__node:=vla_action_expert", "--params-file", str(REPO / "config/franka_sim.yaml"),
-         "-p", f"checkpoint_dir:={tmp_path / 'missing'}"],
+         "-p", f"vla_action_expert:checkpoint_dir:={tmp_path / 'missing'}",
+         "-p", "vla_action_expert:allow_random_init:=false"],
         env=graph_env(did), capture_output=True, text=True, timeout=120, cwd=REPO)
     assert r.returncode == 2
     assert "checkpoint not found" in r.stderr and "allow_random_init" in r.stderr
@@ -151,6 +154,6 @@ def test_node_exits_with_clear_error_on_checkpoint_mismatch(tmp_path, params, ma
     r = subprocess.run(
         [sys.executable, "-m", "vla_action_expert.action_expert_node", "--ros-args",
          "-r", "__node:=vla_action_expert", "--params-file", str(REPO / "config" / params),
-         "-p", f"checkpoint_dir:={tmp_path}"],
+         "-p", f"vla_action_expert:checkpoint_dir:={tmp_path}"],
         env=graph_env(did), capture_output=True, text=True, timeout=120, cwd=REPO)
     assert r.returncode == 2 and match in r.stderr, r.stderr[-2000:]

@@ -133,3 +133,44 @@ def test_train_cli_writes_a_loadable_checkpoint(tmp_path):
     assert "done: step 4" in r.stdout
     p = ActionExpertPolicy.from_pretrained(tmp_path, expected_latent_dim=128)
     assert p.config.action_dim == 8
+
+
+def _write_dataset(root, names, n_eps=3, T=40, success=True):
+    from vla_common.dataset import DatasetInfo, DatasetWriter
+    info = DatasetInfo(robot="franka", fps=50.0, state_names=tuple(names), action_names=tuple(names))
+    eps = synthetic_episodes(n_eps, len(names), seed=2, T=T)
+    with DatasetWriter(root, info) as w:
+        for e in eps:
+            w.start_episode("pick the cube")
+            for s, a, t in zip(e.state, e.action, e.timestamp):
+                w.add_frame(s, a, float(t))
+            w.end_episode(success=success)
+    return eps
+
+
+def test_load_episodes_reads_the_shared_dataset_format(tmp_path):
+    from vla_action_expert.data import load_episodes
+    from vla_common.dataset import DatasetError
+    names = [f"panda_joint{i}" for i in range(1, 8)] + ["gripper"]
+    src = _write_dataset(tmp_path / "ds", names)
+    eps = load_episodes(tmp_path / "ds", command_names=names)
+    assert len(eps) == 3 and eps[0].task == "pick the cube"
+    assert np.allclose(eps[0].action, src[0].action) and np.allclose(eps[0].timestamp, src[0].timestamp)
+    with pytest.raises(DatasetError, match="do not match"):
+        load_episodes(tmp_path / "ds", command_names=names[::-1])
+    with pytest.raises(DatasetError):
+        load_episodes(tmp_path / "missing")
+
+
+def test_train_cli_on_a_dataset_and_bad_dataset_errors(tmp_path):
+    names = [f"panda_joint{i}" for i in range(1, 8)] + ["gripper"]
+    _write_dataset(tmp_path / "ds", names)
+    base = [sys.executable, "-m", "vla_action_expert.train", "--out", str(tmp_path / "out"),
+            "--steps", "2", "--batch-size", "4", "--val-every", "1", "--hidden-dim", "32",
+            "--num-blocks", "1", "--no-progress", "--torch-threads", "1"]
+    r = subprocess.run(base + ["--dataset", str(tmp_path / "ds")], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = subprocess.run(base + ["--dataset", str(tmp_path / "nope")], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2 and "not a dataset" in r.stderr

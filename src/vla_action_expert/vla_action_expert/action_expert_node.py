@@ -23,6 +23,9 @@ from vla_common.ros_time import s_to_stamp, stamp_to_s
 from vla_interfaces.msg import ActionChunk, ActionStep, Latent
 
 WARMUP_CALLS = 3  # model calls before the timers start (allocator / first-call overhead)
+# The model's forward pass is many small torch ops with Python in between; with the default 5 ms
+# GIL switch interval the 200 Hz stream thread could wait a whole tick for the GIL.
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 class ActionExpertNode(StackNode):
@@ -153,6 +156,7 @@ class ActionExpertNode(StackNode):
 
 
 def main(args=None) -> int:
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     return run_node(ActionExpertNode, args, threads=4)
 
 

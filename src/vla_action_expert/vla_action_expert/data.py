@@ -1,15 +1,12 @@
 """Demonstration data for training the action expert (ROS-free).
 
 Episodes are plain numpy arrays (``Episode``); ``load_episodes`` reads the project's LeRobot
-v2.1-style datasets (``vla_common.dataset`` layout: ``meta/info.json``, ``data/chunk-*/
-episode_*.parquet`` with ``observation.state``, ``action``, ``timestamp``). ``ChunkSampler``
+v2.1-style datasets through ``vla_common.dataset.DatasetReader``. ``ChunkSampler``
 draws training samples with latency augmentation: the latent input is computed from an
 observation that is older than the current state by a random delay (deployment: 100-300 ms).
 """
 from __future__ import annotations
 
-import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,63 +41,36 @@ class Episode:
         return len(self.timestamp)
 
 
-def load_episodes(root: str | Path, load_images: bool = False, cameras=None) -> list[Episode]:
-    """Read every episode of a LeRobot v2.1-style dataset directory.
+def load_episodes(root: str | Path, command_names=None, load_images: bool = False,
+                  cameras=None, successful_only: bool = True) -> list[Episode]:
+    """Read a dataset written by ``vla_common.dataset.DatasetWriter``.
 
+    Args:
+        root: dataset directory.
+        command_names: if given, the dataset's state/action names must equal them.
+        load_images: decode PNG images (only needed by image-based latent functions or a
+            wrist-image model); ``cameras`` limits which.
+        successful_only: skip failed demonstrations.
     Raises:
-        FileNotFoundError: no dataset at ``root``.
-        ValueError: missing columns or malformed rows.
+        vla_common.dataset.DatasetError (a ValueError): missing/malformed dataset, name mismatch,
+            or no episode left.
     """
-    import pyarrow.parquet as pq
-    root = Path(root)
-    files = sorted(root.glob("data/chunk-*/episode_*.parquet"))
-    if not files:
-        raise FileNotFoundError(f"no episodes (data/chunk-*/episode_*.parquet) under {root}")
-    tasks = _episode_tasks(root)
+    from vla_common.dataset import DatasetError, DatasetReader, check_names
+    reader = DatasetReader(root)
+    if command_names is not None:
+        check_names(reader.info, command_names)
     out = []
-    for f in files:
-        tab = pq.read_table(f)
-        cols = set(tab.column_names)
-        for c in ("observation.state", "action", "timestamp"):
-            if c not in cols:
-                raise ValueError(f"{f}: missing column '{c}'")
-        state = np.asarray(tab.column("observation.state").to_pylist(), np.float32)
-        action = np.asarray(tab.column("action").to_pylist(), np.float32)
-        ts = np.asarray(tab.column("timestamp").to_pylist(), np.float64)
-        ep_idx = int(tab.column("episode_index")[0].as_py()) if "episode_index" in cols else len(out)
-        images = {}
-        if load_images:
-            for c in sorted(cols):
-                cam = c[len("observation.images."):] if c.startswith("observation.images.") else None
-                if cam is None or (cameras and cam not in cameras):
-                    continue
-                idx, frames = [], []
-                for i, v in enumerate(tab.column(c).to_pylist()):
-                    if v:
-                        idx.append(i)
-                        frames.append(_decode_png(v))
-                if frames:
-                    images[cam] = (np.asarray(idx), np.stack(frames))
-        out.append(Episode(state, action, ts, tasks.get(ep_idx, ""), images))
+    for i, meta in enumerate(reader.episodes):
+        if successful_only and not meta.get("success", False):
+            continue
+        ep = reader.episode(i, decode_images=load_images)
+        images = {c: v for c, v in ep.images.items() if not cameras or c in cameras} \
+            if load_images else {}
+        out.append(Episode(ep.state, ep.action, ep.timestamp.astype(np.float64), ep.instruction,
+                           images))
+    if not out:
+        raise DatasetError(f"{root}: no {'successful ' if successful_only else ''}episodes")
     return out
-
-
-def _episode_tasks(root: Path) -> dict[int, str]:
-    p = root / "meta" / "episodes.jsonl"
-    tasks: dict[int, str] = {}
-    if p.is_file():
-        for line in p.read_text().splitlines():
-            if line.strip():
-                d = json.loads(line)
-                t = d.get("tasks") or d.get("instruction") or ""
-                tasks[int(d.get("episode_index", len(tasks)))] = t[0] if isinstance(t, list) and t else str(t)
-    return tasks
-
-
-def _decode_png(v) -> np.ndarray:
-    from PIL import Image
-    b = v["bytes"] if isinstance(v, dict) else v
-    return np.asarray(Image.open(io.BytesIO(b)).convert("RGB"))
 
 
 @dataclass(frozen=True)
@@ -125,6 +95,10 @@ class ChunkSampler:
         self.config = config
         self._lengths = np.array([len(e) for e in episodes])
         self._p = self._lengths / self._lengths.sum()
+        # rows are matched to the frame at or after their time, with a quarter-frame tolerance
+        # (dataset timestamps are float32)
+        self._tol = [0.25 * (float(np.median(np.diff(e.timestamp))) if len(e) > 1
+                             else config.step_period_s) for e in episodes]
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict:
         """A batch as numpy: ``state`` [B, D], ``actions`` [B, H, D], ``mask`` [B, H],
@@ -151,7 +125,7 @@ class ChunkSampler:
             i = int(rng.integers(T))
             t0 = ep.timestamp[i]
             row_t = t0 + cfg.step_period_s * np.arange(H)
-            idx = np.searchsorted(ep.timestamp, row_t - 1e-6)
+            idx = np.searchsorted(ep.timestamp, row_t - self._tol[e_i])
             valid = idx < T
             actions[b] = ep.action[np.minimum(idx, T - 1)]
             mask[b] = valid

@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val-fraction", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--include-failed", action="store_true", help="also train on failed episodes")
     ap.add_argument("--latent", choices=("state_projection", "synthetic"), default="state_projection",
                     help="stand-in latent function (end-to-end training passes System 2 in code)")
     ap.add_argument("--latent-dim", type=int, default=128)
@@ -205,13 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     from vla_common.config import load_robot_config
     robot = load_robot_config(a.robot, "sim", a.config_dir)
     names = robot.command_names
-    if a.dataset.startswith("synthetic:"):
-        eps = synthetic_episodes(int(a.dataset.split(":", 1)[1]), len(names), seed=a.seed)
-    else:
-        eps = load_episodes(a.dataset)
-    if eps[0].action.shape[1] != len(names):
-        print(f"error: dataset action dim {eps[0].action.shape[1]} != {len(names)} command names "
-              f"of robot '{a.robot}'", file=sys.stderr)
+    try:
+        if a.dataset.startswith("synthetic:"):
+            eps = synthetic_episodes(int(a.dataset.split(":", 1)[1]), len(names), seed=a.seed)
+        else:
+            eps = load_episodes(a.dataset, command_names=names,
+                                successful_only=not a.include_failed)
+    except ValueError as e:  # DatasetError: missing dataset, wrong names, no episodes
+        print(f"error: {e}", file=sys.stderr)
         return 2
     train_eps, val_eps = _split(eps, a.val_fraction, a.seed)
     mcfg = default_config(a.robot, names, latent_dim=a.latent_dim, horizon=a.horizon,
