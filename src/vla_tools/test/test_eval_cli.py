@@ -88,3 +88,21 @@ def test_report_writes_html_and_png(tmp_path):
 def test_report_without_results_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="summary.json"):
         write_report(tmp_path)
+
+
+def test_write_gif_writes_an_animation(tmp_path):
+    import numpy as np
+    from PIL import Image
+    from vla_tools.gif_writer import write_gif
+    frames = [np.full((16, 16, 3), v, np.uint8) for v in (0, 120, 250)]
+    p = write_gif(frames, tmp_path / "a" / "x.gif", fps=5)
+    with Image.open(p) as im:
+        assert im.n_frames == 3 and im.size == (32, 32)
+
+
+@pytest.mark.parametrize("frames,kw", [([], {}), ([__import__("numpy").zeros((4, 4), "uint8")], {}),
+                                       ([__import__("numpy").zeros((4, 4, 3), "uint8")], {"fps": 0})])
+def test_write_gif_rejects_bad_input(tmp_path, frames, kw):
+    from vla_tools.gif_writer import write_gif
+    with pytest.raises(ValueError):
+        write_gif(frames, tmp_path / "x.gif", **kw)

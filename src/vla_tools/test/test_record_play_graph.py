@@ -106,7 +106,7 @@ def test_player_publishes_bag_with_bag_time_on_clock_and_remaps(recorded):
     th.start()
     player = subprocess.Popen(
         [PY, "-m", "vla_tools.bags.player_node", "--ros-args", "-p", f"bag:={bag}",
-         "-p", "rate:=2.0", "-p", "start_delay_s:=2.0",
+         "-p", "rate:=2.0", "-p", "start_delay_s:=1.5", "-p", "wait_for_subscribers:=1",
          "-p", "topics:=['/joint_states', '/vla/action', '/camera/scene/image_raw']",
          "-p", "remap:=['/joint_states:=/replay/joint_states']"],
         env=graph_env(dom), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -153,7 +153,8 @@ def test_played_observations_drive_planner_and_expert_in_sim_time(stack_bag):
         time.sleep(1.0)
         player = subprocess.run(
             [PY, "-m", "vla_tools.bags.player_node", "--ros-args", "-r", "__node:=vla_player",
-             "--params-file", str(CFG), "-p", f"bag:={stack_bag}", "-p", "start_delay_s:=2.0",
+             "--params-file", str(CFG), "-p", f"bag:={stack_bag}", "-p", "start_delay_s:=1.5",
+             "-p", "wait_for_subscribers:=1",
              "-p", "topics:=['/joint_states', '/camera/*/image_raw', '/vla/instruction']"],
             env=env, capture_output=True, text=True, timeout=300)
         assert player.returncode == 0, player.stdout + player.stderr

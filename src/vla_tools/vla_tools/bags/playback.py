@@ -14,7 +14,8 @@ class PlayerConfig:
     topics / exclude_topics: globs selecting topics. remap: '/old:=/new' entries.
     publish_clock: publish rosgraph_msgs/Clock with the bag time (for use_sim_time nodes);
     a recorded /clock topic is then not replayed. clock_rate_hz: /clock between messages.
-    start_delay_s: wait after creating publishers so subscribers are discovered.
+    start_delay_s: wait after creating publishers (and after wait_for_subscribers) so the
+    subscribers also match us (DDS discovery is not symmetric).
     exit_when_done: shut the node down after the last message (not with loop).
     """
     bag: str = ""
@@ -26,6 +27,8 @@ class PlayerConfig:
     publish_clock: bool = True
     clock_rate_hz: float = 100.0
     start_delay_s: float = 1.0
+    wait_for_subscribers: int = 0     # wait until every topic has this many subscribers...
+    wait_timeout_s: float = 30.0      # ...for at most this long (then play anyway, warn)
     exit_when_done: bool = True
     heartbeat_period_s: float = 0.5
 

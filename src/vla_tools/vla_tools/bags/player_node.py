@@ -74,6 +74,16 @@ class PlayerNode(StackNode):
 
     def _play(self) -> None:
         c = self.cfg
+        if c.wait_for_subscribers > 0:
+            end = time.monotonic() + c.wait_timeout_s
+            while time.monotonic() < end and not self._stop.is_set() and any(
+                    p.get_subscription_count() < c.wait_for_subscribers for p in self.pubs.values()):
+                time.sleep(0.05)
+            short = [t for t, p in self.pubs.items()
+                     if p.get_subscription_count() < c.wait_for_subscribers]
+            if short:
+                self.get_logger().warning(f"playing although {short} have fewer than "
+                                          f"{c.wait_for_subscribers} subscribers")
         time.sleep(c.start_delay_s)
         try:
             while not self._stop.is_set():

@@ -19,7 +19,8 @@ class RecorderConfig:
     topics: include globs over the stack topics (empty = all); exclude_topics: globs to drop.
     extra_topics: more topics as '/name:pkg/msg/Type[:latched]'.
     split_max_size_mb / split_max_duration_s: start a new .mcap file (0 = never).
-    qos_depth: reliable keep-last depth of every subscription (absorbs bursts).
+    keep_all: reliable KEEP_ALL subscriptions (the reader keeps every sample until taken);
+    qos_depth: keep-last depth when keep_all is false.
     max_duration_s: stop by itself after this much wall time (0 = until SIGINT/SIGTERM).
     """
     output_dir: str = ""
@@ -30,6 +31,7 @@ class RecorderConfig:
     split_max_size_mb: float = 0.0
     split_max_duration_s: float = 0.0
     compression: str = "zstd"
+    keep_all: bool = True
     qos_depth: int = 1000
     max_duration_s: float = 0.0
     report_period_s: float = 5.0

@@ -61,8 +61,9 @@ class RecorderNode(StackNode):
 
     def _subscribe(self, topic: str, reliable: bool) -> None:
         spec = self._specs[topic]
-        qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=self.cfg.qos_depth,
+        qos = QoSProfile(  # KEEP_ALL: the reader never overwrites untaken samples when we lag
+            history=HistoryPolicy.KEEP_ALL if self.cfg.keep_all else HistoryPolicy.KEEP_LAST,
+            depth=self.cfg.qos_depth,
             reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
             durability=DurabilityPolicy.TRANSIENT_LOCAL if spec.latched
             else DurabilityPolicy.VOLATILE)
