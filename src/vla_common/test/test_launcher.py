@@ -99,10 +99,35 @@ def test_malformed_override_is_rejected(bad):
         parse_overrides([bad])
 
 
-def test_override_is_passed_as_ros_arg(tmp_path):
+def test_override_goes_into_a_later_node_section_params_file(tmp_path):
+    import yaml
     la = StackLauncher("franka", "sim", tmp_path, echo=None,
-                       extra_params=parse_overrides(["vla_planner:rate_hz:=4.0"]))
+                       extra_params=parse_overrides(["vla_planner:rate_hz:=4.0",
+                                                     "vla_planner:allow_random_init:=true"]))
     spec = next(c.spec for c in la.children if c.spec.name == "vla_planner")
     cmd = la.command(spec)
     assert cmd[:3] == [sys.executable, "-m", "vla_planner.planner_node"]
-    assert "rate_hz:=4.0" in cmd
+    files = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--params-file"]
+    assert files[0].endswith("franka_sim.yaml") and len(files) == 2
+    params = yaml.safe_load(open(files[1]))["vla_planner"]["ros__parameters"]
+    assert params == {"rate_hz": 4.0, "allow_random_init": True}
+
+
+@pytest.mark.integration
+def test_override_beats_the_node_section_of_the_params_file(tmp_path):
+    """Real rclpy: a node-section value in the params file is replaced by the override."""
+    import subprocess
+    from vla_common.testing import claim_domain_id, graph_env
+    cdir = tmp_path / "config"
+    shutil.copytree(find_config_dir(), cdir)
+    pf = cdir / "franka_sim.yaml"
+    pf.write_text(pf.read_text() + "\nprobe:\n  ros__parameters:\n    gain: 1.0\n")
+    la = StackLauncher("franka", "sim", tmp_path / "logs", cdir, echo=None,
+                       extra_params=parse_overrides(["probe:gain:=2.5"]))
+    spec = la.children[0].spec.__class__("probe", "x", "probe", "probe", ("sim",), True, False)
+    cmd = la.command(spec)
+    code = ("import rclpy, sys; rclpy.init(args=sys.argv); n = rclpy.create_node('probe'); "
+            "n.declare_parameter('gain', 0.0); print(n.get_parameter('gain').value); rclpy.shutdown()")
+    r = subprocess.run([sys.executable, "-c", code] + cmd[3:], capture_output=True, text=True,
+                       env=graph_env(claim_domain_id()), timeout=120)
+    assert r.stdout.strip().splitlines()[-1] == "2.5", r.stderr

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
+import yaml
+
 from vla_common.config import ConfigError, find_config_dir
 from vla_common.stack import NodeSpec, load_stack, params_file
 
@@ -74,8 +76,14 @@ class StackLauncher:
     def command(self, spec: NodeSpec) -> list[str]:
         cmd = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}",
                "--params-file", str(self.params_path)]
-        for k, v in self.extra_params.get(spec.name, {}).items():
-            cmd += ["-p", f"{k}:={_param_str(v)}"]
+        overrides = self.extra_params.get(spec.name)
+        if overrides:
+            # A `-p` override counts as a wildcard and loses to the node's own section of the
+            # params file; a second params file with a node section wins (later file, same key).
+            path = self.log_dir / f"{spec.name}.overrides.yaml"
+            path.write_text(yaml.safe_dump({spec.name: {"ros__parameters": {
+                k: _typed(v) for k, v in overrides.items()}}}))
+            cmd += ["--params-file", str(path)]
         return cmd
 
     def _pump(self, child: _Child, stream, log: TextIO) -> None:
@@ -197,12 +205,14 @@ class StackLauncher:
                 self.echo.flush()
 
 
-def _param_str(v: object) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (list, tuple)):
-        return "[" + ",".join(_param_str(x) for x in v) + "]"
-    return str(v)
+def _typed(v: object) -> object:
+    """Command-line strings are parsed as YAML scalars/lists (``4.0`` -> float, ``true`` -> bool)."""
+    if isinstance(v, str):
+        try:
+            return yaml.safe_load(v)
+        except yaml.YAMLError:
+            return v
+    return list(v) if isinstance(v, tuple) else v
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
