@@ -109,3 +109,14 @@ def test_stream_never_emits_nan_over_a_long_run(rt):
             out = rt.stream(t + 0.005 * j)
             assert np.all(np.isfinite(out.values))
     assert rt.rejected["nonfinite_stream"] == 0
+
+
+def test_wrist_image_model_waits_for_an_image_then_streams(small_config):
+    from vla_action_expert.policy import ActionExpertPolicy
+    pol = ActionExpertPolicy.random_init(small_config.replace(wrist_image_size=16))
+    rt = ActionExpertRuntime(pol)
+    rt.on_joint_state(NAMES, np.zeros(8), 0.0)
+    rt.on_latent(np.zeros(16), 0.0)
+    assert _step(rt, 0.01) == "no wrist image yet"
+    rt.on_wrist_image(np.zeros((128, 128, 3), np.uint8))  # camera resolution, resized inside
+    assert _step(rt, 0.02) is None and rt.stream(0.03).mode == STREAMING

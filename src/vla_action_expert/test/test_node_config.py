@@ -1,0 +1,69 @@
+"""Node parameters and checkpoint resolution (ROS-free)."""
+from pathlib import Path
+
+import pytest
+
+from vla_action_expert.configuration import CheckpointError
+from vla_action_expert.init_checkpoint import main as init_main, random_init_policy
+from vla_action_expert.node_config import (ActionExpertNodeConfig, default_checkpoint_dir,
+                                           load_policy)
+from vla_common.config import find_config_dir, load_robot_config
+
+
+@pytest.fixture(scope="module")
+def franka():
+    return load_robot_config("franka", "sim")
+
+
+def test_default_checkpoint_dir_is_models_robot_action_expert():
+    assert default_checkpoint_dir(Path("/repo/config"), "aloha") == \
+        Path("/repo/models/aloha/action_expert")
+
+
+def test_missing_checkpoint_without_random_init_is_a_clear_error(franka, tmp_path):
+    cfg = ActionExpertNodeConfig(checkpoint_dir=str(tmp_path / "none"))
+    with pytest.raises(CheckpointError, match="allow_random_init"):
+        load_policy(cfg, franka, find_config_dir())
+
+
+def test_missing_checkpoint_with_random_init_warns_in_the_source(franka, tmp_path):
+    cfg = ActionExpertNodeConfig(checkpoint_dir=str(tmp_path / "none"), allow_random_init=True,
+                                 num_inference_steps=3, seed=9)
+    pol, src = load_policy(cfg, franka, find_config_dir())
+    assert src.startswith("RANDOM INIT") and pol.num_inference_steps == 3 and pol.seed == 9
+    assert pol.config.action_names == franka.command_names
+
+
+def test_init_checkpoint_cli_output_loads_for_the_robot(franka, tmp_path):
+    assert init_main(["--robot", "franka", "--out", str(tmp_path), "--seed", "2"]) == 0
+    pol, src = load_policy(ActionExpertNodeConfig(checkpoint_dir=str(tmp_path)), franka,
+                           find_config_dir())
+    assert src == f"checkpoint {tmp_path}" and pol.config.seed == 2
+
+
+def test_init_checkpoint_cli_unknown_robot_exits_2(tmp_path, capsys):
+    assert init_main(["--robot", "nobot", "--out", str(tmp_path)]) == 2
+    assert "unknown robot" in capsys.readouterr().err
+
+
+def test_random_init_policy_commands_near_home(franka):
+    import numpy as np
+    pol = random_init_policy(franka, seed=0)
+    obs = {"latent": np.zeros(128), "latent_age_s": 0.1, "state": pol.norm.state_mean}
+    chunk = pol.predict_action_chunk(obs)
+    home = np.r_[franka.home_rad, 0.04]
+    assert np.all(np.abs(chunk - home) < 0.5)
+
+
+@pytest.mark.parametrize("kw", [{"execution_strategy": "fast"}, {"interpolation": "sinc"},
+                                {"inference_rate_hz": 0.0}, {"stream_rate_hz": -1.0},
+                                {"torch_threads": 0}, {"latent_timeout_s": 0.0}])
+def test_bad_node_params_are_rejected(kw):
+    with pytest.raises(ValueError):
+        ActionExpertNodeConfig(**kw)
+
+
+def test_stream_rate_defaults_per_robot():
+    c = ActionExpertNodeConfig()
+    assert c.stream_rate_for("franka") == 200.0 and c.stream_rate_for("aloha") == 50.0
+    assert ActionExpertNodeConfig(stream_rate_hz=100.0).stream_rate_for("aloha") == 100.0
