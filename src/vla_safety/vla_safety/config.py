@@ -41,13 +41,13 @@ class SupervisorConfig:
     workspace_min_m: tuple[float, ...] = (-0.9, -0.9, -0.05)
     workspace_max_m: tuple[float, ...] = (0.9, 0.9, 1.2)
     table_z_m: float = 0.0                    # table top in the base frame
-    ee_table_margin_m: float = 0.01           # end effector below table + margin -> STOP
+    ee_table_margin_m: float = 0.005          # end effector below table + margin -> STOP
     self_slow_distance_m: float = 0.03
     self_stop_distance_m: float = 0.005
-    env_slow_distance_m: float = 0.06
-    env_stop_distance_m: float = 0.01
+    env_slow_distance_m: float = 0.04
+    env_stop_distance_m: float = 0.005
     collision_period_s: float = 0.02          # slow check rate (node: own callback group)
-    collision_timeout_s: float = 0.2          # no collision result for this long -> HOLD
+    collision_timeout_s: float = 0.5          # no collision result for this long -> HOLD
     hold_stiffness: tuple[float, ...] = _K_FRANKA   # effort-mode hold, arm joints in order
     hold_damping: tuple[float, ...] = _D_FRANKA
     status_period_s: float = 0.1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,18 +40,26 @@ NODE_CASES = ("velocity_over_limit_clamped", "command_jump_holds", "nan_position
 
 
 def node_cfg_overrides() -> dict:
-    return dict(control_period_s=NODE_PERIOD_S)
+    # watchdog timeouts of 10 periods: DDS delivers /clock and the inputs on separate topics, so
+    # on a loaded machine the node can see a clock step before that step's joint states
+    return dict(control_period_s=NODE_PERIOD_S, joint_states_timeout_s=0.1, command_timeout_s=0.1)
 
 
-def _param_args(cfg) -> list[str]:
-    out = []
-    for k in ("control_period_s", "workspace_min_m", "workspace_max_m", "watched_nodes",
-              "heartbeat_timeout_s"):
-        v = getattr(cfg, k)
-        v = "[" + ",".join(repr(x) if isinstance(x, str) else str(x) for x in v) + "]" \
-            if isinstance(v, tuple) else str(v)
-        out += ["-p", f"{k}:={v}"]
-    return out
+def override_params_file(path: Path, node: str = "vla_safety", **values) -> Path:
+    """A params file with ``values`` for ``node``. Passed after the stack's params file it wins
+    (a ``-p`` on the command line would not: node-specific file entries beat it)."""
+    import yaml
+    vals = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    path.write_text(yaml.safe_dump({node: {"ros__parameters": vals}}))
+    return path
+
+
+def _param_args(cfg, path: Path) -> list[str]:
+    keys = ("control_period_s", "workspace_min_m", "workspace_max_m", "watched_nodes",
+            "heartbeat_timeout_s", "command_timeout_s", "joint_states_timeout_s",
+            "action_timeout_s", "latent_timeout_s", "latent_grace_s", "slowdown_s",
+            "future_tolerance_s", "pos_margin_rad", "geometry_enabled", "table_z_m")
+    return ["--params-file", str(override_params_file(path, **{k: getattr(cfg, k) for k in keys}))]
 
 
 class Graph:
@@ -64,7 +73,7 @@ class Graph:
         params = find_config_dir() / f"franka_{'sim' if mode.startswith('sim') else mode}.yaml"
         cmd = [sys.executable, "-m", "vla_safety.safety_node", "--ros-args", "-r",
                "__node:=vla_safety", "--params-file", str(params), "-p", f"mode:={mode}",
-               *_param_args(self.cfg)]
+               *_param_args(self.cfg, Path(tempfile.mkdtemp(prefix="vla_safety_")) / "matrix.yaml")]
         self._log = open(log_path or os.devnull, "w")
         self.proc = subprocess.Popen(cmd, env=graph_env(self.domain), stdout=self._log,
                                      stderr=subprocess.STDOUT)
@@ -228,7 +237,7 @@ class NodeWorld(fm.World):
             expect = st in (State.HOLD, State.STOPPED, State.ESTOP) or (
                 self.cmd_alive and st in (State.READY, State.RUNNING, State.DEGRADED))
             arm = g.outs[0].topic
-            got = g.wait_for(lambda: arm in g.fresh, 0.05 if expect else 0.005)
+            got = g.wait_for(lambda: arm in g.fresh, 0.5 if expect else 0.005)
             g.spin(0.001)
             if got:
                 pos = np.concatenate([np.asarray(g.latest[o.topic]) for o in g.outs])
