@@ -103,6 +103,7 @@ class SimEnv:
         self.seed = 0
         self.episode_start_s = 0.0
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        self.model_version = 0  # bumped when a reset changes colours, camera poses or lights
         self._ctx = TaskContext(self.model, self.data)
         self._nominal_cam = (m.cam_pos.copy(), m.cam_quat.copy())
         self._nominal_light = (m.light_diffuse.copy(), m.light_dir.copy())
@@ -175,6 +176,7 @@ class SimEnv:
             for gi, (g, qa, _, _) in enumerate(self._grip):
                 self._set_gripper_qpos(gi, g.width_max_m)
             self._randomize_render(rng)
+            self.model_version += 1
             self.task_params = self.task.reset(self._ctx, rng) if self.task else {}
             self.instruction = (sample_instruction(self.task.name, self.task_params, rng, split)
                                 if self.task else "")

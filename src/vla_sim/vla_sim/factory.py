@@ -5,6 +5,17 @@ from vla_sim.command_gate import GateSpec
 from vla_sim.env import SimEnv
 
 
+def make_scene_spec(robot_cfg, model_path: str | None = None):
+    """The compiled scene of ``robot_cfg`` (no tasks, no controllers)."""
+    if robot_cfg.robot == "franka":
+        from vla_sim.scenes.franka import franka_scene_spec
+        return franka_scene_spec(robot_cfg, model_path)
+    if robot_cfg.robot == "aloha":
+        from vla_sim.scenes.aloha import aloha_scene_spec
+        return aloha_scene_spec(robot_cfg, model_path)
+    raise ValueError(f"no simulated scene for robot '{robot_cfg.robot}' (franka, aloha)")
+
+
 def make_env(robot_cfg, command_timeout_s: float = 0.1, model_path: str | None = None) -> SimEnv:
     """SimEnv for ``robot_cfg`` (vla_common RobotConfig) with its mode's command outputs.
 
@@ -16,15 +27,12 @@ def make_env(robot_cfg, command_timeout_s: float = 0.1, model_path: str | None =
         ModelFileError: missing or corrupt model files.
         ValueError: unknown robot or names that do not match the model.
     """
+    spec = make_scene_spec(robot_cfg, model_path)
     if robot_cfg.robot == "franka":
-        from vla_sim.scenes.franka import franka_scene_spec
         from vla_sim.tasks import franka_tasks
-        spec, tasks = franka_scene_spec(robot_cfg, model_path), franka_tasks()
-    elif robot_cfg.robot == "aloha":
-        from vla_sim.aloha_tasks import aloha_tasks
-        from vla_sim.scenes.aloha import aloha_scene_spec
-        spec, tasks = aloha_scene_spec(robot_cfg, model_path), aloha_tasks()
+        tasks = franka_tasks()
     else:
-        raise ValueError(f"no simulated scene for robot '{robot_cfg.robot}' (franka, aloha)")
+        from vla_sim.aloha_tasks import aloha_tasks
+        tasks = aloha_tasks()
     outputs = [GateSpec(o.topic, o.interface, tuple(o.joints)) for o in robot_cfg.interfaces.command_outputs]
     return SimEnv(spec, outputs, tasks, command_timeout_s)

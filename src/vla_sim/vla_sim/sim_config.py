@@ -23,6 +23,7 @@ class SimNodeConfig:
     seed: int = 0
     instruction_split: str = "train"    # "train" | "heldout" phrasings for sampled instructions
     render_enabled: bool = True
+    render_in_subprocess: bool = True   # render on another core (no GIL contention with physics)
     camera_width_px: tuple = (128,)
     camera_height_px: tuple = (128,)
     camera_rate_hz: tuple = (10.0,)

@@ -29,6 +29,7 @@ from vla_common.ros_time import s_to_stamp
 from vla_common.timing import RateMeter
 from vla_sim.command_gate import CommandError
 from vla_sim.factory import make_env
+from vla_sim.render_worker import RenderWorker, model_state
 from vla_sim.sim_config import CameraSchedule, RealTimePacer, SimNodeConfig
 
 
@@ -182,16 +183,28 @@ class SimNode(StackNode):
     # ------------------------------------------------------------------ render thread
     def _render_loop(self) -> None:
         infos = {c: self._camera_info(c, w, h) for c, (w, h, _) in self.cams.items()}
+        worker = None
         try:
+            if self.cfg.render_in_subprocess:
+                worker = RenderWorker(self.robot_name, self.mode, self.config_dir, self.cfg.model_path or None)
             while self._running and self.context.ok():
                 with self._frame_lock:
                     self._frame_lock.wait_for(lambda: self._frames_due or not self._running, 0.5)
                     due = list(self._frames_due)
-                for c in due:
-                    w, h, _ = self.cams[c]
+                if not due:
+                    continue
+                with self.env.lock:  # one consistent physics state for every due camera
                     t = self.env.time_s
-                    rgb = self.env.render(c, w, h)
-                    stamp = s_to_stamp(t)
+                    qpos = self.env.data.qpos.copy()
+                    version = self.env.model_version
+                    mstate = model_state(self.env.model) if worker is not None else None
+                if worker is not None:
+                    imgs = worker.render(qpos, version, mstate, [(c, *self.cams[c][:2]) for c in due])
+                else:
+                    imgs = [self.env.render(c, *self.cams[c][:2]) for c in due]
+                stamp = s_to_stamp(t)
+                for c, rgb in zip(due, imgs):
+                    h, w = rgb.shape[:2]
                     img = Image(height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
                                 data=rgb.tobytes())
                     img.header.stamp = stamp
@@ -212,6 +225,8 @@ class SimNode(StackNode):
                 self.cams = {}
                 self._frame_lock.notify_all()
         finally:
+            if worker is not None:
+                worker.close()
             self.env.close()
 
     def _camera_info(self, cam: str, w: int, h: int) -> CameraInfo:
