@@ -64,8 +64,13 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
         print(f"error: {e}", file=sys.stderr, flush=True)
         rc = 2
     except Exception:  # noqa: BLE001 - last resort: say what happened, exit non-zero
-        traceback.print_exc()
-        rc = 1
+        if not rclpy.ok():
+            # Ctrl-C/SIGTERM while the node was still starting (e.g. loading a model): the
+            # context is already shut down, so whatever failed is a consequence, not a fault.
+            print("shutdown requested during start-up", file=sys.stderr, flush=True)
+        else:
+            traceback.print_exc()
+            rc = 1
     finally:
         if node is not None:
             try:
