@@ -37,6 +37,8 @@ def rerun_main(argv=None) -> int:
     ap.add_argument("--planner-checkpoint", default="")
     ap.add_argument("--expert-checkpoint", default="")
     ap.add_argument("--allow-random-init", action="store_true")
+    ap.add_argument("--planner-seed", type=int, default=0, help="random-init seed")
+    ap.add_argument("--expert-seed", type=int, default=0, help="random-init seed")
     ap.add_argument("--use-recorded-latents", action="store_true")
     ap.add_argument("--execution-strategy", default="rtc",
                     help="the expert node's execution_strategy when the bag was recorded")
@@ -51,7 +53,8 @@ def rerun_main(argv=None) -> int:
     try:
         cfg = RerunConfig(robot=a.robot, mode=a.mode, planner_checkpoint=a.planner_checkpoint,
                           expert_checkpoint=a.expert_checkpoint,
-                          allow_random_init=a.allow_random_init,
+                          allow_random_init=a.allow_random_init, planner_seed=a.planner_seed,
+                          expert_seed=a.expert_seed,
                           use_recorded_latents=a.use_recorded_latents, atol_action=a.atol,
                           execution_strategy=a.execution_strategy, interpolation=a.interpolation,
                           atol_latent=a.atol)

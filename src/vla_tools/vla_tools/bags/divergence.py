@@ -91,15 +91,18 @@ def plot_png(d: Divergence, path: Path, max_dims: int = 16) -> Path:
     import matplotlib.pyplot as plt
 
     t = np.asarray(d.times_s) - (d.times_s[0] if len(d.times_s) else 0.0)
+    # overlapping chunks: break the line where time goes back, so each chunk is one segment
+    breaks = np.nonzero(np.diff(t) < 0)[0] + 1
+    tb = np.insert(t, breaks, np.nan)
     fig, (a, b) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     for j in range(min(d.recorded.shape[1], max_dims)):
         label = d.dim_names[j] if j < len(d.dim_names) else str(j)
-        line, = a.plot(t, d.recorded[:, j], "-", lw=1, label=f"{label}")
-        a.plot(t, d.new[:, j], "--", lw=1, color=line.get_color())
+        line, = a.plot(tb, np.insert(d.recorded[:, j], breaks, np.nan), "-", lw=1, label=label)
+        a.plot(tb, np.insert(d.new[:, j], breaks, np.nan), "--", lw=1, color=line.get_color())
     a.set_ylabel(f"{d.name} (solid recorded, dashed new)")
     if d.recorded.shape[1] <= 16:
         a.legend(fontsize=6, ncol=4)
-    b.semilogy(t, np.maximum(d.step_error, 1e-12), lw=1)
+    b.semilogy(tb, np.insert(np.maximum(d.step_error, 1e-12), breaks, np.nan), lw=1)
     b.axhline(max(d.atol, 1e-12), color="r", ls=":", label=f"atol {d.atol:g}")
     if d.diverged:
         b.axvline(t[d.first_index], color="k", ls="--", label="first divergence")
