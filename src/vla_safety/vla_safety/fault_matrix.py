@@ -194,9 +194,10 @@ def check_outputs(w: World, since: int = 0) -> tuple[bool, str]:
     """Every published command within position/velocity/acceleration limits (position DoFs) and
     effort/effort-rate limits (effort DoFs), per control period of sim time.
 
-    Velocity and acceleration are taken between samples published in consecutive periods. After
-    a gap (an upstream stall: the robot's forward controller held the last target, so the arm's
-    target was at rest) the derivative history restarts from rest, as the supervisor's does.
+    Velocity and acceleration are taken between consecutive published samples over the sim time
+    between them. After a gap longer than ``command_timeout_s`` (a stall: the robot's forward
+    controller held the last target) the derivative history restarts from rest, as the
+    supervisor's does.
     """
     if getattr(w, "sequence", None) is not None:
         return check_sequence(w.sequence, w)
@@ -220,8 +221,10 @@ def check_outputs(w: World, since: int = 0) -> tuple[bool, str]:
             gap = k - prev_k
             v = (p - prev_p) / (gap * dt)
             worst["vel"] = max(worst["vel"], float(np.max(np.abs(v) / lim.vel_max[pm])) - 1.0)
-            v0 = v_prev if (gap == 1 and v_prev is not None) else np.zeros_like(v)
-            worst["acc"] = max(worst["acc"], float(np.max(np.abs(v - v0) / dt / lim.acc_max[pm])) - 1.0)
+            rest = gap * dt > s.cfg.command_timeout_s + 1e-9 or v_prev is None
+            v0 = np.zeros_like(v) if rest else v_prev
+            worst["acc"] = max(worst["acc"], float(np.max(np.abs(v - v0) / (gap * dt) /
+                                                          lim.acc_max[pm])) - 1.0)
             if e.size:
                 worst["eff_rate"] = max(worst["eff_rate"], float(np.max(
                     np.abs(e - prev_e) / (lim.effort_rate_max[em] * dt * gap))) - 1.0)

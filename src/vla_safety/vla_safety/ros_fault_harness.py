@@ -234,8 +234,10 @@ class NodeWorld(fm.World):
                     m.header.stamp = s_to_stamp(stamp) if np.isfinite(stamp) else s_to_stamp(0)
                     g.pub_cmd.publish(m)
             st = self.sup.state
-            expect = st in (State.HOLD, State.STOPPED, State.ESTOP) or (
-                self.cmd_alive and st in (State.READY, State.RUNNING, State.DEGRADED))
+            # while moving without commands (a stall) we also wait: that keeps the node in step
+            # with the clock we publish (its detection is then counted in its own periods)
+            expect = st in (State.HOLD, State.STOPPED, State.ESTOP, State.RUNNING,
+                            State.DEGRADED) or (self.cmd_alive and st == State.READY)
             arm = g.outs[0].topic
             got = g.wait_for(lambda: arm in g.fresh, 0.5 if expect else 0.005)
             g.spin(0.001)

@@ -94,8 +94,13 @@ class SafetyNode(StackNode):
                 self.sup._fault(self._now(), "INTERNAL_ERROR", Severity.STOP, repr(e))
                 out = None
             st = (int(self.sup.state), self.sup.sm.transition_count)
+            not_ready = self.sup.faults.get("NOT_READY")
         if st != self._last_published:
+            self.get_logger().info(f"state {self.sup.state.name}: {self.sup.sm.last_reason}")
             self._publish_status()
+        if not_ready is not None:
+            self.get_logger().info(f"waiting to start: {not_ready.reason}",
+                                   throttle_duration_sec=2.0)
         return out
 
     # ------------------------------------------------------------------ callbacks

@@ -354,20 +354,23 @@ class Supervisor:
         self.stream = _Stream(q, np.zeros(self.n), np.zeros(self.n), tau)
 
     def _period(self, now_s: float) -> float:
-        """Time the output stream may advance now: the time since the last output, at most one
-        control period (late = slower, never faster); 0 = already published at this time.
+        """Time the output stream advances now: the time since the last output, so the limits
+        hold in time whatever the command rate (a stack running slower than the configured rate
+        still moves at up to the limits); 0 = already published at this clock time.
 
-        After a gap longer than a period the robot has been holding the last target, so the
-        stream restarts from rest (position DoFs: v = a = 0) instead of resuming its old speed.
+        After a gap longer than ``command_timeout_s`` (a stall: the robot has been holding the
+        last target) the stream restarts from rest (position DoFs: v = a = 0) instead of resuming
+        its old speed, and the step is one control period.
         """
         if self._last_out_s is None:
             return self.dt
         gap = now_s - self._last_out_s
-        if gap > 1.5 * self.dt and self.stream is not None:
+        if gap > self.cfg.command_timeout_s and self.stream is not None:
             m = ~self.effort_mask
             self.stream.v[m] = 0.0
             self.stream.a[m] = 0.0
-        return float(np.clip(gap, 0.0, self.dt))
+            return self.dt
+        return float(max(gap, 0.0))
 
     def _advance(self, now_s: float, q_cmd: np.ndarray, tau_cmd: np.ndarray) -> GateOutput | None:
         s = self.stream
