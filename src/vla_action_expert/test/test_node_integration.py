@@ -1,5 +1,4 @@
 """The real node in its own process on a private ROS domain, with a random-init checkpoint."""
-import os
 import signal
 import subprocess
 import sys
