@@ -73,6 +73,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--hidden-dim", type=int, default=256)
     p.add_argument("--num-blocks", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--text-whiten-components", type=int, default=32,
+                   help="init the planner's text projection to whitened instruction PCs (0: off)")
+    p.add_argument("--init-from", default=None,
+                   help="start from the model weights of a trainer_state.pt (fresh optimizer)")
     p.add_argument("--torch-threads", type=int, default=2)
     p.add_argument("--ckpt-every", type=int, default=250)
     p.add_argument("--eval-episodes", type=int, default=0, help="in-process eval episodes per task")
@@ -182,6 +186,13 @@ def main(argv=None) -> int:
     torch.manual_seed(a.seed)
     aux_dim = 2 * n_arm if (a.aux_weight > 0 and n_arm) else 0
     model = DualSystem(pcfg, ecfg, norm, aux_dim)
+    if a.init_from:
+        model.load_state_dict(torch.load(a.init_from, weights_only=False)["model"])
+        print(f"train_default: initialized from {a.init_from}")
+    if a.text_whiten_components > 0 and not a.resume:
+        from vla_tools.training_model import whiten_text_projection
+        k = whiten_text_projection(model.planner.text_proj, table.table, a.text_whiten_components)
+        print(f"train_default: text projection = {k} whitened instruction components")
     groups = [{"params": list(model.planner.parameters()), "lr": a.lr * a.planner_lr_scale},
               {"params": list(model.expert.parameters()) + (list(model.aux_head.parameters())
                                                             if model.aux_head else []), "lr": a.lr}]

@@ -89,6 +89,43 @@ class DualSystem(nn.Module):
                 (Path(d) / "training.json").write_text(json.dumps(extra, indent=2, default=str) + "\n")
 
 
+@torch.no_grad()
+def whiten_text_projection(proj: nn.Linear, table: torch.Tensor, max_components: int = 32,
+                           eps: float = 1e-3) -> int:
+    """Initialize ``proj`` (text_dim -> d) to output the whitened principal components of the
+    training instruction embeddings (centered, unit variance each).
+
+    MiniLM embeddings of "pick up the red cube" and "... blue cube" differ by a few percent of
+    their norm; a default-initialized projection passes that difference on as a tiny signal that
+    the fusion takes thousands of steps to pick up. Whitening makes the words that distinguish
+    the training instructions (colours, task verbs) O(1) features from step 0; the layer stays
+    trainable. Rows past the number of components are zeroed.
+
+    Args:
+        proj: the planner's ``text_proj`` layer.
+        table: [n, text_dim] embeddings of the training instruction strings.
+        max_components: at most this many (and at most d, n - 1) components.
+        eps: variance floor (relative to the largest component) below which components are dropped.
+    Returns:
+        The number of components used (0: fewer than 2 distinct strings, layer unchanged).
+    """
+    e = table.double()
+    n = e.shape[0]
+    if n < 2:
+        return 0
+    mu = e.mean(0)
+    _, sv, vt = torch.linalg.svd(e - mu, full_matrices=False)
+    std = sv / (n - 1) ** 0.5
+    k = int(min(max_components, proj.out_features, n - 1, int((std > eps * std[0]).sum())))
+    if k < 1:
+        return 0
+    w = torch.zeros(proj.out_features, proj.in_features, dtype=torch.float64)
+    w[:k] = vt[:k] / std[:k, None]
+    proj.weight.copy_(w.float())
+    proj.bias.copy_((-(w @ mu)).float())
+    return k
+
+
 def _random_shift(imgs: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
     """Translate each observation's images by the same random (dy, dx) in [-pad, pad] (edge
     padding), like a slightly moved camera. imgs: [F, N, 3, S, S]."""
