@@ -6,6 +6,7 @@ another and only reads the executor, so it never waits for the model or for Syst
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 import numpy as np
@@ -62,7 +63,17 @@ class ActionExpertNode(StackNode):
             self.create_subscription(Image, prefix + "/image_raw", self._on_image, SENSOR,
                                      callback_group=io_group)
         self.create_timer(1.0 / cfg.inference_rate_hz, self._infer, callback_group=infer_group)
-        self.create_timer(1.0 / self.stream_rate_hz, self._stream, callback_group=stream_group)
+        self._stop = threading.Event()
+        self._stream_thread = None
+        sim_time = self.get_parameter("use_sim_time").value
+        if cfg.stream_thread and not sim_time:
+            # wall clock: a dedicated thread sleeping to absolute deadlines keeps the period
+            # free of the executor's dispatch overhead
+            self._stream_thread = threading.Thread(target=self._stream_loop, daemon=True,
+                                                   name="action_stream")
+            self._stream_thread.start()
+        else:  # sim time: a ROS timer follows /clock
+            self.create_timer(1.0 / self.stream_rate_hz, self._stream, callback_group=stream_group)
         self.create_timer(cfg.heartbeat_period_s, self._heartbeat, callback_group=io_group)
         log.info(f"streaming {len(self.names)} DoF on {self.topics.action} at "
                  f"{self.stream_rate_hz:g} Hz, chunks H={pc.horizon} x {pc.step_period_s:g} s, "
@@ -124,6 +135,28 @@ class ActionExpertNode(StackNode):
                         inference_time_s=wall)
         m.header.stamp = s_to_stamp(req.start_s)
         self.chunk_pub.publish(m)
+
+    def _stream_loop(self) -> None:
+        period = 1.0 / self.stream_rate_hz
+        nxt = time.monotonic()
+        while not self._stop.is_set():
+            nxt += period
+            delay = nxt - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            elif delay < -period:  # fell more than a tick behind: skip, do not burst
+                nxt = time.monotonic()
+            try:
+                self._stream()
+            except Exception as e:  # noqa: BLE001 - context shut down while publishing
+                if not self._stop.is_set():
+                    self.get_logger().error(f"stream tick failed: {e}", throttle_duration_sec=2.0)
+
+    def destroy_node(self):
+        self._stop.set()
+        if self._stream_thread is not None:
+            self._stream_thread.join(timeout=1.0)
+        return super().destroy_node()
 
     def _stream(self) -> None:
         now = self._now()

@@ -32,6 +32,7 @@ class ActionExpertNodeConfig:
     seed: int = -1                    # noise seed; -1: the checkpoint's
     torch_threads: int = 1
     wrist_camera: str = "wrist"       # camera used when the checkpoint takes a wrist image
+    stream_thread: bool = True        # wall clock: stream from a dedicated thread (sim time: timer)
     heartbeat_period_s: float = 0.5
 
     def __post_init__(self):
