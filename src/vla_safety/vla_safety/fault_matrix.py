@@ -166,26 +166,21 @@ class CaseResult:
     level: str = "core"
 
 
-def check_sequence(samples: list[np.ndarray], w: World) -> tuple[bool, str]:
-    """Gap-agnostic limit check of messages in arrival order (node level: the outputs carry no
-    stamp, but the gate publishes at most one per period of its clock). Between consecutive
-    messages: position within limits, ``|dq| <= vel_max * dt``, and either the step changed by at
-    most ``acc_max * dt^2`` (consecutive periods) or it started from rest (``|dq| <= acc_max * dt^2``,
-    after a gap the robot held the last target)."""
+def check_sequence(samples: list, w: World) -> tuple[bool, str]:
+    """Limit check of node-level messages ``(arrival step, q)`` in arrival order. The outputs
+    carry no stamp and the limiter works over the node's own clock, so the time between two
+    messages is only known to one period: position must be within limits and each step within
+    ``vel_max * dt * (steps between arrivals + 1)``. Acceleration and jerk are asserted at core
+    level, where time is exact (same limiter code)."""
     s, dt = w.sup, w.sup.dt
     lim, pm = s.lim, ~s.effort_mask
-    worst = {"pos": 0.0, "vel": 0.0, "acc": 0.0}
-    prev_dq = None
-    for p0, p1 in zip(samples, samples[1:]):
+    worst = {"pos": 0.0, "vel": 0.0}
+    for (k0, p0), (k1, p1) in zip(samples, samples[1:]):
         p0, p1 = p0[pm], p1[pm]
         worst["pos"] = max(worst["pos"], float(np.max(np.maximum(lim.pos_min[pm] - p1,
                                                                  p1 - lim.pos_max[pm]))))
-        dq = p1 - p0
-        worst["vel"] = max(worst["vel"], float(np.max(np.abs(dq) / (lim.vel_max[pm] * dt))) - 1.0)
-        if prev_dq is not None:
-            ddq = np.minimum(np.abs(dq - prev_dq), np.abs(dq))
-            worst["acc"] = max(worst["acc"], float(np.max(ddq / (lim.acc_max[pm] * dt * dt))) - 1.0)
-        prev_dq = dq
+        span = dt * (max(k1 - k0, 0) + 1)
+        worst["vel"] = max(worst["vel"], float(np.max(np.abs(p1 - p0) / (lim.vel_max[pm] * span))) - 1.0)
     bad = {k: x for k, x in worst.items() if x > 1e-6}
     return (not bad, ", ".join(f"{k} over by {x:.3g}" for k, x in bad.items()) or "ok")
 

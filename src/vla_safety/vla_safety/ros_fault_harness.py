@@ -42,7 +42,8 @@ NODE_CASES = ("velocity_over_limit_clamped", "command_jump_holds", "nan_position
 def node_cfg_overrides() -> dict:
     # watchdog timeouts of 10 periods: DDS delivers /clock and the inputs on separate topics, so
     # on a loaded machine the node can see a clock step before that step's joint states
-    return dict(control_period_s=NODE_PERIOD_S, joint_states_timeout_s=0.1, command_timeout_s=0.1)
+    return dict(control_period_s=NODE_PERIOD_S, joint_states_timeout_s=0.1, command_timeout_s=0.1,
+                future_tolerance_s=0.05)
 
 
 def override_params_file(path: Path, node: str = "vla_safety", **values) -> Path:
@@ -119,7 +120,7 @@ class Graph:
             q = self.world.q_meas.copy() if self.world.q_meas is not None else None
             if q is not None:
                 q[self.arm_idx] = msg.data
-                self.world.sequence.append(q)
+                self.world.sequence.append((self.k, q))
 
     def _on_status(self, msg):
         self.statuses.append((stamp_to_s(msg.header.stamp), State(msg.state),
@@ -291,14 +292,20 @@ def make_node_world(mode: str = "sim", cfg_over=None, amp: float = 0.25, freq_hz
     # bring the node to RUNNING: healthy streams, then reset if it is latched from the last case
     w.nominal_hold = home
     hold = w.nominal
-    w.nominal = lambda now: home
+    w.nominal = lambda now: start  # continue from where the last case left the arm: no jump
     w.step(5)
     if w.sup.state not in (State.RUNNING, State.READY, State.INIT):
         g.pub_estop.publish(Bool(data=False))
-        w.step(2)
-        ok, msg = w.sup.reset(w.now)
+        for _ in range(100):  # the stop ramp must finish before a reset is accepted
+            w.step(1)
+            ok, msg = w.sup.reset(w.now)
+            if ok:
+                break
         if not ok:
             raise RuntimeError(f"could not reset the node between cases: {msg}")
+    t_home = w.now
+    # back home smoothly (well inside the limits, so the controller stream never jumps)
+    w.nominal = lambda now: start + (home - start) * min(1.0, (now - t_home) / 0.8)
     for _ in range(150):  # back home through the gate (velocity-clamped)
         w.step(1)
         if np.max(np.abs(w.q_meas - home)) < 1e-6:
