@@ -141,7 +141,8 @@ def print_summary(r: dict, out=sys.stdout) -> None:
         w(f"  {name:20s} {s['count']:7d}   {s['rate_hz']:10.2f}   {s['period_p99_ms']}\n")
     w(f"System 2 latent compute ms: {r.get('latent_compute_ms')}\n")
     w(f"System 1 chunk inference ms: {r.get('chunk_inference_ms')}\n")
-    w(f"safety states: {' -> '.join(r.get('safety_states', [])) or 'none seen'}\n")
+    w(f"safety states seen: {', '.join(r.get('safety_states', [])) or 'none'} "
+      f"({r.get('safety_transitions', 0)} transitions, final {r.get('final_safety_state')})\n")
     w(f"joints moved: {r.get('joints_moved')} (max travel {r.get('max_joint_travel_rad')} rad)\n")
     w(f"task: {r.get('task')}\n")
     if r.get("failure"):

@@ -33,6 +33,8 @@ class RunRecord:
     safety_states: list[str] = field(default_factory=list)
     task: dict = field(default_factory=dict)
     chunks_conditioned_on_latent: int = 0  # chunks whose latent_stamp is set
+    safety_transitions: int = 0
+    _last_safety_state: str | None = None
 
     def on_positions(self, q: np.ndarray) -> None:
         if self.first_positions is None:
@@ -42,7 +44,11 @@ class RunRecord:
                                         float(np.max(np.abs(q - self.first_positions))))
 
     def on_safety_state(self, name: str) -> None:
-        if not self.safety_states or self.safety_states[-1] != name:
+        """Keep each distinct state (with its faults) once, in order of first appearance."""
+        if self._last_safety_state != name:
+            self.safety_transitions += self._last_safety_state is not None
+            self._last_safety_state = name
+        if name not in self.safety_states:
             self.safety_states.append(name)
 
 
@@ -67,6 +73,8 @@ def summarize(rec: RunRecord, moved_threshold_rad: float = 1e-3) -> dict:
         "chunk_inference_ms": ms(rec.chunk_inference_s),
         "chunks_conditioned_on_latent": rec.chunks_conditioned_on_latent,
         "safety_states": rec.safety_states,
+        "safety_transitions": rec.safety_transitions,
+        "final_safety_state": rec._last_safety_state,
         "task": rec.task,
         "data_flowed": not missing and moved,
     }
