@@ -204,7 +204,8 @@ def main() -> int:
         print(f"node (DDS, command -> gated output, one hop in + one out, {r['n']} samples at "
               f"200 Hz): p50 {r['p50_us']:.0f} us, p99 {r['p99_us']:.0f} us")
         for rate, (sent_hz, frac) in r["rates"].items():
-            print(f"node at {rate} Hz requested ({sent_hz:.0f} sent/s): {100 * frac:.1f} % forwarded")
+            print(f"node at {rate} Hz requested ({sent_hz:.0f} sent/s): {100 * frac:.1f} % forwarded "
+                  f"= {frac * sent_hz:.0f} gated commands/s")
         print(f"node max sustained command rate (>= 95 % forwarded): {r['max_ok_hz']} Hz")
     return 0
 
