@@ -50,6 +50,7 @@ class SupervisorConfig:
     collision_timeout_s: float = 0.5          # no collision result for this long -> HOLD
     hold_stiffness: tuple[float, ...] = _K_FRANKA   # effort-mode hold, arm joints in order
     hold_damping: tuple[float, ...] = _D_FRANKA
+    hold_gravity_compensation: bool = True    # false on Franka hw: libfranka adds gravity itself
     status_period_s: float = 0.1
 
     def __post_init__(self):

@@ -486,7 +486,7 @@ class Supervisor:
             m = self.effort_mask
             q_meas = self.q_meas if self.q_meas is not None else q
             v_meas = self.v_meas if self.v_meas is not None else np.zeros(self.n)
-            if self.geometry is not None:
+            if self.geometry is not None and self.cfg.hold_gravity_compensation:
                 g = np.zeros(self.n)
                 g[self._arm_idx] = self.geometry.gravity(q_meas[self._arm_idx], q_meas[self._grip_idx])
                 tau[m] = g[m]
