@@ -136,3 +136,27 @@ def test_jerk_rms_of_a_cubic_is_its_constant_third_derivative():
 def test_rollout_config_rejects_bad_values(kw):
     with pytest.raises(ValueError):
         RolloutConfig(**kw)
+
+
+def test_whitened_text_projection_gives_unit_variance_components():
+    import torch
+    from vla_tools.training_model import whiten_text_projection
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(1, 16, generator=g)
+    table = base + 0.01 * torch.randn(6, 16, generator=g)   # near-identical "instructions"
+    proj = torch.nn.Linear(16, 8)
+    k = whiten_text_projection(proj, table, max_components=4)
+    y = proj(table).detach()
+    assert k == 4
+    assert torch.allclose(y[:, :4].mean(0), torch.zeros(4), atol=1e-4)
+    assert torch.allclose(y[:, :4].std(0), torch.ones(4), atol=1e-3)
+    assert torch.all(y[:, 4:] == 0)
+
+
+def test_whitening_with_one_string_leaves_the_layer_unchanged():
+    import torch
+    from vla_tools.training_model import whiten_text_projection
+    proj = torch.nn.Linear(4, 4)
+    w = proj.weight.detach().clone()
+    assert whiten_text_projection(proj, torch.ones(1, 4)) == 0
+    assert torch.equal(proj.weight, w)

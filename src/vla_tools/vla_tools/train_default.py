@@ -67,8 +67,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--image-size-px", type=int, default=64)
     p.add_argument("--latent-dim", type=int, default=128)
     p.add_argument("--d-model", type=int, default=128)
-    p.add_argument("--cnn-channels", default="16,32,64,128")
+    p.add_argument("--cnn-channels", default="16,32,64",
+                   help="one stride-2 stage each: 3 stages keep an 8x8 map at 64 px")
     p.add_argument("--fusion-layers", type=int, default=2)
+    p.add_argument("--token-grid", type=int, default=8, help="image tokens per camera side")
     p.add_argument("--horizon", type=int, default=16)
     p.add_argument("--hidden-dim", type=int, default=256)
     p.add_argument("--num-blocks", type=int, default=3)
@@ -176,7 +178,8 @@ def main(argv=None) -> int:
     pcfg = EmbeddedPlannerConfig(latent_dim=a.latent_dim, cameras=cams, robot=a.robot,
                                  image_size_px=a.image_size_px, d_model=a.d_model,
                                  cnn_channels=tuple(int(c) for c in a.cnn_channels.split(",")),
-                                 n_layers=a.fusion_layers, ff_dim=2 * a.d_model)
+                                 n_layers=a.fusion_layers, ff_dim=2 * a.d_model,
+                                 token_grid=a.token_grid)
     ecfg = default_config(a.robot, names, latent_dim=a.latent_dim, horizon=a.horizon,
                           hidden_dim=a.hidden_dim, num_blocks=a.num_blocks, seed=a.seed)
     bc = BatchConfig(frames=a.frames, repeats=a.repeats, horizon=ecfg.horizon,
@@ -187,8 +190,12 @@ def main(argv=None) -> int:
     aux_dim = 2 * n_arm if (a.aux_weight > 0 and n_arm) else 0
     model = DualSystem(pcfg, ecfg, norm, aux_dim)
     if a.init_from:
-        model.load_state_dict(torch.load(a.init_from, weights_only=False)["model"])
-        print(f"train_default: initialized from {a.init_from}")
+        src = torch.load(a.init_from, weights_only=False)["model"]
+        own = model.state_dict()
+        keep = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(keep, strict=False)
+        print(f"train_default: initialized {len(keep)}/{len(own)} tensors from {a.init_from} "
+              f"(others: shape differs or new, fresh init)")
     if a.text_whiten_components > 0 and not a.resume:
         from vla_tools.training_model import whiten_text_projection
         k = whiten_text_projection(model.planner.text_proj, table.table, a.text_whiten_components)
