@@ -125,14 +125,15 @@ class ActionExpertNode(StackNode):
             self.get_logger().error(f"rejected chunk: {e}", throttle_duration_sec=2.0)
             return
         wall = time.perf_counter() - t0
-        tc = self.rt.commit(req, chunk, self._now(), wall)
+        avail_s = self._now()  # recorded as available_time so a re-run commits at the same time
+        tc = self.rt.commit(req, chunk, avail_s, wall)
         self._chunks += 1
         m = ActionChunk(action_names=self.names, horizon=tc.horizon,
                         action_dim=tc.actions.shape[1],
                         data=tc.actions.astype(np.float32).ravel().tolist(),
                         step_period_s=tc.period_s, chunk_start_time=s_to_stamp(tc.start_s),
                         sequence=tc.sequence, latent_stamp=s_to_stamp(req.latent_stamp_s),
-                        inference_time_s=wall)
+                        inference_time_s=wall, available_time=s_to_stamp(avail_s))
         m.header.stamp = s_to_stamp(req.start_s)
         self.chunk_pub.publish(m)
 

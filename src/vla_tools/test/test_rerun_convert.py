@@ -134,3 +134,50 @@ def test_divergence_rejects_bad_atol(atol):
 def test_divergence_rejects_misaligned_series():
     with pytest.raises(ValueError):
         Divergence("a", np.zeros(2), np.zeros((2, 1)), np.zeros((3, 1)), ("x",), 0.0)
+
+
+def _old_chunk_typestore():
+    """The stack typestore with ActionChunk as it was before ``available_time`` was added."""
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    from vla_tools.bags.typestore import interface_msg_dirs, stack_typestore
+    text = (interface_msg_dirs()[0] / "ActionChunk.msg").read_text()
+    old = "\n".join(ln for ln in text.splitlines() if "available_time" not in ln)
+    defs = get_types_from_msg(old, "vla_interfaces/msg/ActionChunk")
+    ts = get_typestore(Stores.ROS2_KILTED)
+    ts.register({**{k: v for k, v in stack_typestore().fielddefs.items() if k not in defs}, **defs})
+    return ts
+
+
+def test_bag_before_available_time_reads_and_reruns_with_warning(setup, tmp_path):
+    from vla_tools.bags.reader import BagReader
+    from vla_tools.bags.rerun import load_recorded
+    from vla_tools.bags.writer import BagWriter
+    d, robot, topics, rr, _ = setup
+    old_ts, ref = _old_chunk_typestore(), BagReader(d / "ref")
+    new_ts = ref.typestore()
+    with BagWriter(tmp_path / "old", typestore=old_ts) as w:
+        for t, (ty, _) in ref.topic_types().items():
+            w.add_topic(t, ty)
+        for m in ref.messages():
+            data = m.data
+            if m.topic == topics.action_chunk:  # re-encode without the new field
+                c = new_ts.deserialize_cdr(m.data, m.msgtype)
+                fields = {k: getattr(c, k) for k in c.__dataclass_fields__ if k != "available_time"}
+                data = old_ts.serialize_cdr(old_ts.types[m.msgtype](**fields), m.msgtype)
+            w.write(m.topic, m.log_time_ns, data)
+    rec = load_recorded(tmp_path / "old", robot, topics)
+    assert rec.chunks and all(c["available_s"] is None for c in rec.chunks)
+    res = rr.run(rec)
+    assert len(res.warnings) == 1 and "available_time" in res.warnings[0]
+    assert not res.diverged  # the reference was written with commit time == log time
+
+
+def test_rerun_commits_chunks_at_recorded_available_time(setup):
+    from vla_tools.bags.rerun import load_recorded
+    d, robot, topics, rr, first = setup
+    rec = load_recorded(d / "ref", robot, topics)
+    assert [c["available_s"] for c in rec.chunks] == pytest.approx([c["log_s"] for c in first.chunks], abs=1e-9)
+    res = rr.run(rec)
+    assert not res.warnings and not res.diverged
+    assert [c["log_s"] for c in res.chunks] == [c["available_s"] for c in rec.chunks]

@@ -1,5 +1,6 @@
-"""Record the real stack (sim + planner + action expert, random-init seeded weights) and re-run
-the bag offline: same weights -> identical latents and actions; changed planner -> divergence."""
+"""Record the real stack (sim + planner + action expert with RTC execution, random-init seeded
+weights) and re-run the bag offline: same weights -> identical latents and actions (chunks
+committed at their recorded available_time); changed planner or expert -> divergence."""
 from __future__ import annotations
 
 import signal
@@ -14,6 +15,7 @@ import pytest
 from vla_common.testing import claim_domain_id, graph_env
 
 PY = sys.executable
+N_CHUNKS = 7  # > 3 warm-up chunks: later chunks are RTC-guided with the measured delay
 CFG = Path(__file__).resolve().parents[3] / "config" / "franka_sim.yaml"
 
 
@@ -47,7 +49,10 @@ def stack_bag(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stack")
     bag = tmp / "bag"
     override = tmp / "override.yaml"  # node sections of a params file beat -p: override by file
-    override.write_text("vla_action_expert:\n  ros__parameters:\n    execution_strategy: naive\n")
+    # no checkpoints (models/<robot>/ may hold trained ones): seeded random init, as the re-run
+    override.write_text("vla_action_expert:\n  ros__parameters:\n    execution_strategy: rtc\n"
+                        f"    checkpoint_dir: {tmp / 'no_expert'}\n"
+                        f"vla_planner:\n  ros__parameters:\n    checkpoint_dir: {tmp / 'no_planner'}\n")
     procs = [_node("vla_tools.bags.recorder_node", "vla_recorder", env, f"output_dir:={bag}")]
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=dom)
@@ -63,16 +68,17 @@ def stack_bag(tmp_path_factory):
     try:
         time.sleep(2.0)  # recorder subscribed before the stack starts
         procs.append(_node("vla_sim.sim_node", "vla_sim", env))
-        procs.append(_node("vla_planner.planner_node", "vla_planner", env, "allow_random_init:=true"))
-        # naive execution: with RTC the guide depends on the node's measured inference delay,
-        # which a bag only approximates (chunk log time), see docs/BAGS.md
+        procs.append(_node("vla_planner.planner_node", "vla_planner", env, "allow_random_init:=true",
+                           override_file=override))
+        # RTC execution: the guide depends on the node's measured inference delay (commit time
+        # - request time, after 3 warm-up chunks); the bag holds it as available_time
         procs.append(_node("vla_action_expert.action_expert_node", "vla_action_expert", env,
                            "allow_random_init:=true", override_file=override))
         deadline = time.monotonic() + 180
-        while len(chunks) < 4 and time.monotonic() < deadline:
+        while len(chunks) < N_CHUNKS and time.monotonic() < deadline:
             assert all(p.poll() is None for p in procs), [p.stdout.read() for p in procs if p.poll() is not None]
             time.sleep(0.2)
-        assert len(chunks) >= 4, "the stack made no action chunks"
+        assert len(chunks) >= N_CHUNKS, f"the stack made {len(chunks)} action chunks"
     finally:
         for p in reversed(procs[1:]):
             _stop(p)
@@ -89,12 +95,16 @@ def stack_bag(tmp_path_factory):
 @pytest.mark.slow
 def test_rerun_of_stack_bag_with_same_weights_is_identical(stack_bag):
     from vla_tools.bags.rerun import RerunConfig, Rerunner, load_recorded
-    rr = Rerunner(RerunConfig(planner_checkpoint="/nonexistent/planner", execution_strategy="naive",
+    rr = Rerunner(RerunConfig(planner_checkpoint="/nonexistent/planner", execution_strategy="rtc",
                               expert_checkpoint="/nonexistent/expert", allow_random_init=True))
-    res = rr.run(load_recorded(stack_bag, rr.robot, rr.topics))
+    rec = load_recorded(stack_bag, rr.robot, rr.topics)
+    assert all(c["available_s"] is not None and c["available_s"] >= c["start_s"]
+               for c in rec.chunks)
+    res = rr.run(rec)
+    assert not res.warnings
     d = {x.name: x for x in res.divergences}
     assert set(d) == {"latents", "actions"}, res.skipped
-    assert d["actions"].recorded.shape[0] >= 4 * 16
+    assert d["actions"].recorded.shape[0] >= N_CHUNKS * 16
     assert not res.diverged, [x.text() for x in res.divergences]
     assert d["actions"].summary()["max_abs_error"] == 0.0
 
@@ -105,13 +115,13 @@ def test_rerun_of_stack_bag_with_other_weights_finds_divergence(stack_bag, tmp_p
     from vla_planner.init_checkpoint import main as planner_init
     from vla_tools.bags.rerun import RerunConfig, Rerunner, load_recorded
     assert planner_init(["--robot", "franka", "--out", str(tmp_path / "p"), "--seed", "7"]) == 0
-    rr = Rerunner(RerunConfig(planner_checkpoint=str(tmp_path / "p"), execution_strategy="naive",
+    rr = Rerunner(RerunConfig(planner_checkpoint=str(tmp_path / "p"), execution_strategy="rtc",
                               expert_checkpoint="/nonexistent/expert", allow_random_init=True))
     rec = load_recorded(stack_bag, rr.robot, rr.topics)
     d = {x.name: x for x in rr.run(rec).divergences}
     assert d["latents"].diverged and d["latents"].first_index == 0
     rr = Rerunner(RerunConfig(planner_checkpoint="/nonexistent/planner", expert_seed=3,
-                              execution_strategy="naive",
+                              execution_strategy="rtc",
                               expert_checkpoint="/nonexistent/expert", allow_random_init=True))
     d = {x.name: x for x in rr.run(rec).divergences}
     assert not d["latents"].diverged

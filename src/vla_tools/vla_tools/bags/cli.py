@@ -66,6 +66,8 @@ def rerun_main(argv=None) -> int:
         return 2
     if res.read_error:
         print(f"warning: bag damaged, re-ran the readable prefix: {res.read_error}", file=sys.stderr)
+    for w in res.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     print(f"re-ran {len(res.latents)} latents, {len(res.chunks)} chunks; "
           f"{len(res.skipped)} skipped")
     for s in res.skipped[:10]:
@@ -75,7 +77,7 @@ def rerun_main(argv=None) -> int:
     if not res.divergences:
         print("the bag holds no recorded latents/chunks to compare with")
     if a.out:
-        print(f"report: {write_report(res.divergences, a.out, {'bag': a.bag, **rr.model_ids})}")
+        print(f"report: {write_report(res.divergences, a.out, {'bag': a.bag, **rr.model_ids, 'warnings': res.warnings})}")
     if a.write_bag:
         print(f"wrote {write_rerun_bag(a.bag, a.write_bag, res, rr.robot, rr.topics, rr.model_ids)}")
     return 1 if res.diverged else 0

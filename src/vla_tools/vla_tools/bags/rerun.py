@@ -66,7 +66,8 @@ class Recorded:
 
 
 def _t(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
+    # via integer ns: equals the node's clock ns * 1e-9 exactly (s_to_stamp round-trips it)
+    return (int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)) * 1e-9
 
 
 def load_recorded(bag: str | Path, robot, topics) -> Recorded:
@@ -96,7 +97,11 @@ def load_recorded(bag: str | Path, robot, topics) -> Recorded:
                                 "instruction": d.instruction,
                                 "latent": np.asarray(d.latent, np.float32)})
         elif m.topic == topics.action_chunk:
+            avail = getattr(d, "available_time", None)  # absent in bags before the field
+            if avail is not None and avail.sec == 0 and avail.nanosec == 0:
+                avail = None  # zero = not set by the publisher
             rec.chunks.append({"log_s": t_s, "start_s": _t(d.chunk_start_time),
+                               "available_s": None if avail is None else _t(avail),
                                "sequence": int(d.sequence), "latent_stamp_s": _t(d.latent_stamp),
                                "names": tuple(d.action_names), "period_s": float(d.step_period_s),
                                "data": np.asarray(d.data, np.float32).reshape(
@@ -113,6 +118,7 @@ class RerunResult:
     divergences: list[Divergence]
     skipped: list[str]
     read_error: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def diverged(self) -> bool:
@@ -197,7 +203,8 @@ class Rerunner:
     # --- System 1 ------------------------------------------------------------------------------
     def _chunk_jobs(self, rec: Recorded, latents: list[dict]) -> list[dict]:
         if rec.chunks:
-            return [{"start_s": c["start_s"], "commit_s": c["log_s"], "sequence": c["sequence"],
+            return [{"start_s": c["start_s"], "sequence": c["sequence"],
+                     "commit_s": c["log_s"] if c.get("available_s") is None else c["available_s"],
                      "latent_stamp_s": c["latent_stamp_s"]} for c in rec.chunks]
         if not latents or not rec.joint_states:
             return []
@@ -294,7 +301,13 @@ class Rerunner:
                 divs.append(Divergence("actions", np.array(times), np.concatenate(r_rows),
                                        np.concatenate(n_rows), self.robot.command_names,
                                        self.cfg.atol_action))
-        return RerunResult(latents, chunks, divs, skipped, rec.read_error)
+        warns = []
+        n_old = sum(1 for c in rec.chunks if c.get("available_s") is None)
+        if n_old:
+            warns.append(f"{n_old} recorded chunks have no available_time (bag older than "
+                         "the field, or not set): committed at their log (receive) time, so "
+                         "with execution strategy rtc actions can differ from the recorded run")
+        return RerunResult(latents, chunks, divs, skipped, rec.read_error, warns)
 
 
 def write_rerun_bag(src_bag: str | Path, out: str | Path, result: RerunResult, robot, topics,
@@ -302,10 +315,15 @@ def write_rerun_bag(src_bag: str | Path, out: str | Path, result: RerunResult, r
     """Copy the observations of ``src_bag`` and add the re-run's latents and chunks (stack
     types), so the new run can be viewed (Foxglove) or used as a reference."""
     from vla_tools.bags.writer import BagWriter  # noqa: PLC0415
+    from vla_tools.bags.typestore import typestore_with  # noqa: PLC0415
     reader = BagReader(src_bag)
-    ts = reader.typestore()
     drop = {topics.latent, topics.action_chunk, topics.action}
     types = {t: v for t, v in reader.topic_types().items() if t not in drop}
+    # the kept topics' embedded definitions; the new latents/chunks get the current ones
+    full = reader.typestore()  # also fills reader._schemas
+    kept = {ty for ty, _ in types.values()}
+    ts = typestore_with({k: v for k, v in reader._schemas.items() if k in kept})  # noqa: SLF001
+    del full
     H, T = ts.types["std_msgs/msg/Header"], ts.types["builtin_interfaces/msg/Time"]
     Lat, Chunk = ts.types["vla_interfaces/msg/Latent"], ts.types["vla_interfaces/msg/ActionChunk"]
 
@@ -330,7 +348,8 @@ def write_rerun_bag(src_bag: str | Path, out: str | Path, result: RerunResult, r
                                    data=c["data"].astype(np.float32).ravel(),
                                    step_period_s=c["period_s"], chunk_start_time=tm(c["start_s"]),
                                    sequence=c["sequence"], latent_stamp=tm(c["latent_stamp_s"]),
-                                   inference_time_s=0.0), "vla_interfaces/msg/ActionChunk")
+                                   inference_time_s=0.0, available_time=tm(c["log_s"])),
+                               "vla_interfaces/msg/ActionChunk")
         items.append((int(round(c["log_s"] * 1e9)), topics.action_chunk, b))
     items.sort(key=lambda x: x[0])
     with BagWriter(out, typestore=ts) as w:

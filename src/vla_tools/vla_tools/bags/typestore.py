@@ -3,6 +3,7 @@ the .msg files (source tree or installed share dir), so bags embed full definiti
 ``ros2 bag``, Foxglove and rosbags can decode without our packages installed."""
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +13,7 @@ from rosbags.typesys.store import Typestore
 
 from vla_tools.bags.errors import BagFormatError
 
+log = logging.getLogger(__name__)
 SEPARATOR = "=" * 80
 INTERFACE_PACKAGES = ("vla_interfaces",)
 
@@ -91,13 +93,33 @@ def parse_embedded_msgdef(msgtype: str, text: str) -> dict:
     return types
 
 
+def _own(msgtype: str) -> bool:
+    return msgtype.split("/", 1)[0] in INTERFACE_PACKAGES
+
+
 def typestore_with(schemas: dict[str, str]) -> Typestore:
     """The stack typestore extended with definitions embedded in a bag ({type: ros2msg text}).
 
-    Types the stack already knows keep the stack's definition; unknown (foreign) ones are added.
+    Our own (vla_interfaces) types are read with the bag's embedded definition, so bags recorded
+    before a field was added (e.g. ``ActionChunk.available_time``) still decode; types absent
+    from the bag use the current stack definition. Other known types keep the stack's
+    definition; unknown (foreign) ones are added.
+
+    Raises:
+        BagFormatError: an embedded definition of a foreign type does not parse.
     """
     ts = get_typestore(Stores.ROS2_KILTED)
-    ts.register({k: v for k, v in stack_typestore().fielddefs.items()})
+    own: dict = {}
+    for name, text in schemas.items():
+        if _own(name):
+            try:
+                parsed = parse_embedded_msgdef(name, text)
+            except BagFormatError as e:  # keep the stack's definition; decoding will tell
+                log.warning("%s; using the current definition of %s", e, name)
+                continue
+            own.update({k: v for k, v in parsed.items() if _own(k)})
+    stack = stack_typestore().fielddefs
+    ts.register({**{k: v for k, v in stack.items() if k not in own}, **own})
     for name, text in schemas.items():
         if name in ts.fielddefs:
             continue
