@@ -30,7 +30,8 @@ def default_model_dir(robot: str, which: str) -> Path:
 def run_stack(robot: str = "franka", duration_s: float = 20.0, task: str = "", seed: int = 0,
               instruction: str = "", log_dir: str | os.PathLike | None = None,
               random_init: bool | None = None, stop_on_success: bool = True,
-              wall_timeout_s: float | None = None, echo=None, extra_params=None) -> dict:
+              wall_timeout_s: float | None = None, echo=None, extra_params=None,
+              gif_path: str | os.PathLike | None = None) -> dict:
     """Run the stack once and return the summary dict (see ``run_summary.summarize``)."""
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
@@ -60,11 +61,15 @@ def run_stack(robot: str = "franka", duration_s: float = 20.0, task: str = "", s
     wall_timeout_s = wall_timeout_s or (duration_s * 15 + 180)
     result: dict = {"robot": robot, "domain_id": domain, "log_dir": str(log_dir),
                     "random_init_weights": random_init}
-    executor = None
+    executor = gif = None
     try:
         monitor = StackMonitor(cfg, topics, use_sim_time=True, context=ctx)
         executor = MultiThreadedExecutor(num_threads=2, context=ctx)
         executor.add_node(monitor)
+        if gif_path:
+            from vla_tools.ros_gif_recorder import GifRecorder
+            gif = GifRecorder(cfg, cfg.cameras[0], context=ctx)
+            executor.add_node(gif)
         spin = threading.Thread(target=executor.spin, daemon=True)
         spin.start()
         launcher.start()
@@ -111,6 +116,10 @@ def run_stack(robot: str = "franka", duration_s: float = 20.0, task: str = "", s
         result["children_left"] = [pid for pid in launcher.pids() if _alive(pid)]
         if executor is not None:
             executor.shutdown()
+        if gif is not None:
+            saved = gif.save(gif_path)
+            result["gif"] = str(saved) if saved else None
+            gif.destroy_node()
         if monitor is not None:
             with monitor.lock:
                 result.update(summarize(monitor.record))
@@ -149,6 +158,8 @@ def print_summary(r: dict, out=sys.stdout) -> None:
         w(f"FAILURE: {r['failure']}\n")
     if r.get("missing_stages"):
         w(f"stages with no messages: {r['missing_stages']}\n")
+    if r.get("gif"):
+        w(f"scene camera GIF: {r['gif']}\n")
     w(f"logs: {r['log_dir']} (summary.json, one <node>.log per process)\n")
     w(f"result: {'OK' if r['ok'] else 'FAILED'}\n")
 
@@ -162,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration-s", type=float, default=20.0, help="sim seconds to run")
     ap.add_argument("--log-dir", default=None)
     ap.add_argument("--quiet", action="store_true", help="do not echo node output")
+    ap.add_argument("--gif", default=None, help="save the scene camera as a GIF here")
     a = ap.parse_args(argv)
     r = run_stack(a.robot, a.duration_s, a.task, a.seed, a.instruction, a.log_dir,
-                  echo=None if a.quiet else sys.stdout)
+                  echo=None if a.quiet else sys.stdout, gif_path=a.gif)
     print_summary(r)
     return 0 if r["ok"] else 1
 
