@@ -78,6 +78,10 @@ class Supervisor:
         self.names = tuple(robot.command_names)
         self.n = len(self.names)
         self.index = {nm: i for i, nm in enumerate(self.names)}
+        self.names_tuple = self.names
+        self._order_cache: dict[tuple, np.ndarray] = {}
+        self._js_names: tuple | None = None
+        self._js_idx: np.ndarray | None = None
         self.lim = dof_limits(robot, cfg)
         self.is_gripper = np.array([nm in robot.gripper_names for nm in self.names])
         self.margin = np.where(self.is_gripper, 0.0, cfg.pos_margin_rad)
@@ -164,10 +168,17 @@ class Supervisor:
     # ----------------------------------------------------------------- inputs
     def _by_name(self, names, values, what: str) -> np.ndarray | str:
         """Map a named vector onto command order; a string is the rejection reason."""
-        names = list(names)
+        names = tuple(names)
         values = np.asarray(values, dtype=float).ravel()
         if len(names) != len(values):
             return f"{what}: {len(names)} names but {len(values)} values"
+        if names == self.names_tuple:  # the usual case: already in command order
+            return values.copy()
+        cached = self._order_cache.get(names)
+        if cached is not None:  # a validated reordering seen before (no per-command dict work)
+            out = np.empty(self.n)
+            out[cached] = values
+            return out
         if len(set(names)) != len(names):
             return f"{what}: duplicate joint names"
         unknown = [nm for nm in names if nm not in self.index]
@@ -176,8 +187,11 @@ class Supervisor:
         if len(names) != self.n:
             missing = [nm for nm in self.names if nm not in names]
             return f"{what}: missing joints {missing[:3]}"
+        order = np.array([self.index[nm] for nm in names])
+        if len(self._order_cache) < 16:
+            self._order_cache[names] = order
         out = np.empty(self.n)
-        out[[self.index[nm] for nm in names]] = values
+        out[order] = values
         return out
 
     def on_joint_states(self, now_s: float, names, position, velocity=(), effort=()) -> None:
@@ -185,17 +199,21 @@ class Supervisor:
 
         An unusable sample (missing joint, NaN) raises JOINT_STATES_INVALID (STOP).
         """
-        names = list(names)
+        names = tuple(names)
         position = np.asarray(position, dtype=float).ravel()
         if len(names) != len(position):
             return self._fault(now_s, "JOINT_STATES_INVALID", Severity.STOP,
                                f"{len(names)} names vs {len(position)} positions")
-        pos = {nm: i for i, nm in enumerate(names)}
-        missing = [nm for nm in self.names if nm not in pos]
-        if missing:
-            return self._fault(now_s, "JOINT_STATES_INVALID", Severity.STOP,
-                               f"joint_states lacks {missing[:3]}")
-        idx = np.array([pos[nm] for nm in self.names])
+        if names == self._js_names:  # same layout as the last sample: reuse its index map
+            idx = self._js_idx
+        else:
+            pos = {nm: i for i, nm in enumerate(names)}
+            missing = [nm for nm in self.names if nm not in pos]
+            if missing:
+                return self._fault(now_s, "JOINT_STATES_INVALID", Severity.STOP,
+                                   f"joint_states lacks {missing[:3]}")
+            idx = np.array([pos[nm] for nm in self.names])
+            self._js_names, self._js_idx = names, idx
         q = position[idx]
         if not all_finite(q):
             return self._fault(now_s, "JOINT_STATES_INVALID", Severity.STOP,
