@@ -9,7 +9,8 @@ from typing import Callable
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
+                              SingleThreadedExecutor)
 from rclpy.node import Node
 
 from vla_common.config import ConfigError, load_robot_config, load_topics
@@ -45,7 +46,11 @@ OK, WARN, ERROR, STALE = 0, 1, 2, 3  # diagnostic_msgs/DiagnosticStatus levels
 
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 3) -> int:
-    """Create the node, spin it on a multi-threaded executor, shut down cleanly.
+    """Create the node, spin it, shut down cleanly.
+
+    ``threads`` > 1 spins a MultiThreadedExecutor with that many threads; 1 spins a
+    SingleThreadedExecutor (less overhead per callback, for nodes whose heavy work has its own
+    worker thread).
 
     A configuration error is printed as one clear line and gives exit code 2; anything else
     unexpected prints the traceback and gives 1. Ctrl-C/SIGTERM give 0.
@@ -55,7 +60,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     rc = 0
     try:
         node = factory()
-        ex = MultiThreadedExecutor(num_threads=threads)
+        ex = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
         ex.add_node(node)
         ex.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import sys
 import threading
-import traceback
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -23,8 +21,7 @@ from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
 from vla_interfaces.msg import ActionStep, Latent, SafetyFault, SafetyStatus
 
-from vla_common.config import ConfigError
-from vla_common.ros_node_base import ERROR, OK, WARN, StackNode
+from vla_common.ros_node_base import ERROR, OK, WARN, StackNode, run_node
 from vla_common.ros_params import declare_config
 from vla_common.ros_qos import COMMAND, SENSOR, STREAM
 from vla_common.ros_time import now_s, s_to_stamp, stamp_to_s
@@ -215,35 +212,8 @@ class SafetyNode(StackNode):
 
 
 def main(args=None) -> int:
-    """Like ``vla_common.ros_node_base.run_node`` but on a single-threaded executor (the
-    collision check has its own worker thread)."""
-    rclpy.init(args=args if args is not None else sys.argv)
-    node, rc = None, 0
-    try:
-        node = SafetyNode()
-        ex = SingleThreadedExecutor()
-        ex.add_node(node)
-        ex.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ConfigError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        rc = 2
-    except Exception:  # noqa: BLE001 - last resort: say what happened, exit non-zero
-        if not rclpy.ok():
-            print("shutdown requested during start-up", file=sys.stderr, flush=True)
-        else:
-            traceback.print_exc()
-            rc = 1
-    finally:
-        if node is not None:
-            try:
-                node.destroy_node()
-            except Exception:  # noqa: BLE001
-                pass
-        if rclpy.ok():
-            rclpy.try_shutdown()
-    return rc
+    # Single-threaded: the command path is cheap and the collision check has its own thread.
+    return run_node(SafetyNode, args, threads=1)
 
 
 if __name__ == "__main__":
