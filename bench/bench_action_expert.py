@@ -75,7 +75,7 @@ def bench_node_stream(duration_s: float) -> dict:
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import JointState
     from vla_common.ros_qos import SENSOR_PUB, STREAM
-    from vla_common.testing import claim_domain_id, graph_env
+    from vla_common.testing import claim_domain_id, graph_env, stop_process
     from vla_interfaces.msg import ActionStep, Latent
 
     robot = load_robot_config("franka", "sim")
@@ -135,11 +135,7 @@ def bench_node_stream(duration_s: float) -> dict:
         run(duration_s)
         st, ar = np.array(stamps[k:]), np.array(arrivals[k:])
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout_s=20)
         ex.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=ctx)

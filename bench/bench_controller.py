@@ -133,7 +133,7 @@ def bench_node(robot: str, mode: str, duration_s: float, rate_hz: float) -> dict
 
     from vla_common.config import load_robot_config
     from vla_common.ros_qos import COMMAND, SENSOR_PUB, STREAM
-    from vla_common.testing import claim_domain_id, graph_env
+    from vla_common.testing import claim_domain_id, graph_env, stop_process
     from vla_interfaces.msg import ActionStep
 
     cfg = load_robot_config(robot, mode)
@@ -191,12 +191,7 @@ def bench_node(robot: str, mode: str, duration_s: float, rate_hz: float) -> dict
                 arrivals.clear()
                 diags.clear()
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout_s=20)
         ex.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)

@@ -68,7 +68,7 @@ def bench_node(robot: str, seconds: float, render: bool, width: int, height: int
     from sensor_msgs.msg import Image, JointState
 
     from vla_common.ros_qos import SENSOR
-    from vla_common.testing import claim_domain_id, graph_env
+    from vla_common.testing import claim_domain_id, graph_env, stop_process
     cfg = load_robot_config(robot, "sim")
     domain = claim_domain_id()
     over = Path(tempfile.mkdtemp()) / "bench.yaml"
@@ -113,11 +113,7 @@ def bench_node(robot: str, seconds: float, render: bool, width: int, height: int
         ex.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=ctx)
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout_s=10)
 
 
 def main() -> int:

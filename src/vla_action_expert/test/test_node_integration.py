@@ -20,7 +20,7 @@ def test_node_streams_actions_and_chunks_then_holds_on_stale_latent(tmp_path):
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import JointState
     from vla_common.ros_qos import SENSOR_PUB, STREAM
-    from vla_common.testing import claim_domain_id, graph_env
+    from vla_common.testing import claim_domain_id, graph_env, stop_process
     from vla_interfaces.msg import ActionChunk, ActionStep, Latent
 
     ck = tmp_path / "ck"
@@ -109,12 +109,7 @@ def test_node_streams_actions_and_chunks_then_holds_on_stale_latent(tmp_path):
         assert all(np.array_equal(s.values, tail[0].values) for s in tail)
         assert all(np.all(np.isfinite(s.values)) for s in steps)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            rc = proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = proc.wait()
+        rc = stop_process(proc, timeout_s=20)
         ex.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=ctx)

@@ -45,3 +45,16 @@ def graph_env(domain_id: int) -> dict[str, str]:
                PYTHONUNBUFFERED="1", MUJOCO_GL=env.get("MUJOCO_GL", "osmesa"),
                PYOPENGL_PLATFORM=env.get("PYOPENGL_PLATFORM", "osmesa"))
     return env
+
+
+def stop_process(proc, timeout_s: float = 20.0) -> int:
+    """Stop a node process like Ctrl-C would: SIGINT, then SIGKILL if it has not exited
+    within ``timeout_s``. Returns its exit code."""
+    import signal
+    import subprocess
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from vla_common.config import find_config_dir
-from vla_common.testing import claim_domain_id, graph_env
+from vla_common.testing import claim_domain_id, graph_env, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +28,7 @@ def _start(domain, tmp_path, robot="franka", **params):
 
 def _stop(proc):
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout_s=10)
     return proc.stdout.read()
 
 
