@@ -82,6 +82,25 @@ class Driver:
         self.cli = n.create_client(SetInstruction, "/vla/set_instruction")
         self.step = 0
         self.rng = np.random.default_rng(0)
+        self.pace = None  # (rate_hz, sim_s at start, latents at start): hold the clock for a lagging node
+
+    def pace_latents(self, rate_hz):
+        """From now on, hold sim time while the node is more than one latent behind ``rate_hz``.
+
+        Like a lockstep simulator: on a loaded machine sim time slows down instead of the node
+        missing cycles, so the rate per sim second tests the node's scheduling, not the CPU.
+        """
+        self.pace = (rate_hz, self.sim_s, len(self.latents))
+
+    def _wait_for_pace(self):
+        rate_hz, t_start, n_start = self.pace
+        expected = int((self.sim_s - t_start) * rate_hz) - 1
+        t_end = time.monotonic() + 5.0
+        while len(self.latents) - n_start < expected:
+            if time.monotonic() > t_end:  # the node stopped publishing: stop pacing, the rate check fails
+                self.pace = None
+                return
+            self.spin(0.01)
 
     @property
     def sim_s(self):
@@ -101,6 +120,8 @@ class Driver:
         """Advance sim time at <= 0.5x real time, publishing images every 0.1 sim s."""
         end = self.step + int(round(sim_duration_s * 1000 / STEP_MS))
         while self.step < end:
+            if self.pace is not None:
+                self._wait_for_pace()
             self.step += 1
             self.clock_pub.publish(self.Clock(clock=self._stamp()))
             if images and self.step % IMAGE_EVERY == 0:
@@ -150,9 +171,11 @@ def test_planner_node_publishes_at_configured_rate_under_sim_time(tmp_path):
         r = d.call("pick up the red cube")
         assert r.success and r.instruction_id == 1
         d.run(0.5)
+        d.pace_latents(8.0)
         t0 = d.sim_s
         d.run(3.0)
         t1 = d.sim_s
+        d.pace = None
         d.run(0.3)
         window = [m for m in d.latents if t0 <= _stamp_s(m) < t1]
         rate_per_sim_s = len(window) / (t1 - t0)

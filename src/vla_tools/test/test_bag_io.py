@@ -249,3 +249,39 @@ def test_playback_timeline_maps_bag_time_at_rate():
     assert tl.due_wall_s(7_000_000_000) == pytest.approx(101.0)
     assert tl.bag_time_ns(101.0) == 7_000_000_000
     assert tl.bag_time_ns(99.0) == 5_000_000_000  # never before the start
+
+
+class _Msg:
+    def __init__(self, t, tag):
+        self.log_time_ns, self.tag = t, tag
+
+
+def test_out_of_order_recording_is_played_in_log_time_order():
+    from vla_tools.bags.playback import in_log_time_order
+    file_order = [_Msg(t, i) for i, t in enumerate([10, 30, 20, 40, 35, 50, 50, 60])]
+    out = list(in_log_time_order(file_order, window_ns=15))
+    assert [m.log_time_ns for m in out] == [10, 20, 30, 35, 40, 50, 50, 60]
+    assert [m.tag for m in out if m.log_time_ns == 50] == [5, 6]  # ties keep file order
+
+
+def test_message_later_than_window_is_still_played_not_dropped():
+    from vla_tools.bags.playback import in_log_time_order
+    file_order = [_Msg(t, i) for i, t in enumerate([0, 100, 200, 5, 300])]
+    out = list(in_log_time_order(file_order, window_ns=50))
+    assert sorted(m.tag for m in out) == [0, 1, 2, 3, 4]
+    assert out[0].log_time_ns == 0
+
+
+@pytest.mark.parametrize("window", [0, 10**12])
+def test_reorder_window_extremes_keep_every_message(window):
+    from vla_tools.bags.playback import in_log_time_order
+    file_order = [_Msg(t, i) for i, t in enumerate([3, 1, 2])]
+    out = [m.log_time_ns for m in in_log_time_order(file_order, window)]
+    assert sorted(out) == [1, 2, 3] and (window == 0 or out == [1, 2, 3])
+    assert list(in_log_time_order([], window)) == []
+
+
+def test_negative_reorder_window_is_rejected():
+    from vla_tools.bags.playback import in_log_time_order
+    with pytest.raises(ValueError):
+        list(in_log_time_order([_Msg(1, 0)], -1))

@@ -124,8 +124,9 @@ def test_player_publishes_bag_with_bag_time_on_clock_and_remaps(recorded):
         ex.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
+    in_time_order = sorted(bag_msgs, key=lambda m: m.log_time_ns)  # stable: ties keep file order
     for topic in want:
-        assert got[topic] == [m.data for m in bag_msgs if m.topic == topic], topic
+        assert got[topic] == [m.data for m in in_time_order if m.topic == topic], topic
     log_times = {m.log_time_ns for m in bag_msgs}
     assert log_times <= set(clock_ns)  # every message went out at its own bag time on /clock
     assert clock_ns == sorted(clock_ns)

@@ -2,7 +2,13 @@
 publishes each message at its original relative time and drives /clock with the bag's time."""
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
+from typing import Iterable, Iterator, Protocol
+
+
+class _Timed(Protocol):
+    log_time_ns: int
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class PlayerConfig:
     wait_timeout_s: float = 30.0      # ...for at most this long (then play anyway, warn)
     exit_when_done: bool = True
     heartbeat_period_s: float = 0.5
+    reorder_window_s: float = 0.5     # file order -> log-time order within this window
 
     def __post_init__(self):
         if not self.bag:
@@ -41,6 +48,37 @@ class PlayerConfig:
             raise ValueError("player: clock_rate_hz must be > 0")
         if self.start_delay_s < 0:
             raise ValueError("player: start_delay_s must be >= 0")
+        if not (self.reorder_window_s >= 0 and self.reorder_window_s < 3600):
+            raise ValueError("player: reorder_window_s must be in [0, 3600)")
+
+
+def in_log_time_order(messages: Iterable[_Timed], window_ns: int) -> Iterator[_Timed]:
+    """Yield ``messages`` (in file order) sorted by ``log_time_ns``, streaming.
+
+    A recorder that receives on several threads writes messages slightly out of log-time order;
+    a player must not send /clock backwards. Messages are held until a message logged
+    ``window_ns`` later has been read. Ties keep file order.
+
+    Args:
+        messages: objects with an integer ``log_time_ns``, in file order.
+        window_ns: how far (ns) a message may appear after later-logged ones and still be
+            put back in order (>= 0). A message later than that is yielded at once, after
+            messages logged after it: the caller must tolerate it (it is never dropped).
+    Returns:
+        An iterator over the same objects.
+    """
+    if window_ns < 0:
+        raise ValueError(f"window_ns must be >= 0, got {window_ns}")
+    heap: list[tuple[int, int, _Timed]] = []
+    newest = None
+    for seq, m in enumerate(messages):
+        t = int(m.log_time_ns)
+        newest = t if newest is None else max(newest, t)
+        heapq.heappush(heap, (t, seq, m))
+        while heap and heap[0][0] + window_ns <= newest:
+            yield heapq.heappop(heap)[2]
+    while heap:
+        yield heapq.heappop(heap)[2]
 
 
 class PlaybackTimeline:

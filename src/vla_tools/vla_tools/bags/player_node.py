@@ -20,7 +20,7 @@ from rosgraph_msgs.msg import Clock
 from vla_common.ros_node_base import ERROR, OK, StackNode, run_node
 from vla_common.ros_params import declare_config
 from vla_tools.bags.errors import BagError
-from vla_tools.bags.playback import PlaybackTimeline, PlayerConfig
+from vla_tools.bags.playback import PlaybackTimeline, PlayerConfig, in_log_time_order
 from vla_tools.bags.reader import BagReader
 from vla_tools.bags.ros_types import message_class
 from vla_tools.bags.topics import parse_remaps
@@ -58,6 +58,7 @@ class PlayerNode(StackNode):
         self.error = ""
         self.done = threading.Event()
         self._stop = threading.Event()
+        self._last_clock_ns = 0
         self.create_timer(c.heartbeat_period_s, self._heartbeat)
         self._thread = threading.Thread(target=self._play, daemon=True)
         self._thread.start()
@@ -68,7 +69,9 @@ class PlayerNode(StackNode):
                                  {"published": self.published})
 
     def _publish_clock(self, t_ns: int) -> None:
-        t_ns = max(0, int(t_ns))  # exact integer ns: float seconds would round the stamps
+        # exact integer ns (float seconds would round the stamps); never backwards within a pass
+        t_ns = max(0, int(t_ns), self._last_clock_ns)
+        self._last_clock_ns = t_ns
         self.clock_pub.publish(Clock(clock=Time(sec=t_ns // 1_000_000_000,
                                                 nanosec=t_ns % 1_000_000_000)))
 
@@ -113,7 +116,9 @@ class PlayerNode(StackNode):
         timeline = None
         clock_period_s = 1.0 / c.clock_rate_hz
         next_clock = 0.0
-        for m in self.reader.messages(self.pubs.keys()):
+        self._last_clock_ns = 0  # a loop restarts the bag time (like ros2 bag play --loop)
+        window_ns = int(c.reorder_window_s * 1e9)
+        for m in in_log_time_order(self.reader.messages(self.pubs.keys()), window_ns):
             if timeline is None:
                 timeline = PlaybackTimeline(m.log_time_ns, c.rate, time.monotonic())
                 next_clock = timeline.wall_start_s
