@@ -1,7 +1,9 @@
 """System 1 node (ROS adapter): latents + joint states in, ActionStep stream + ActionChunks out.
 
-Inference runs on its own callback group at ``inference_rate_hz``; the stream timer runs on
-another and only reads the executor, so it never waits for the model or for System 2.
+Inference runs on its own thread (``TriggeredWorker``), triggered at ``inference_rate_hz``; the
+stream (its own wall-clock thread, or a timer under sim time) only reads the executor, so it
+never waits for the model or for System 2. The ROS executor is single-threaded and only does
+short callbacks.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from vla_common.ros_node_base import OK, WARN, StackNode, run_node
 from vla_common.ros_params import declare_config
 from vla_common.ros_qos import SENSOR, STREAM
 from vla_common.ros_time import s_to_stamp, stamp_to_s
+from vla_common.worker import TriggeredWorker
 from vla_interfaces.msg import ActionChunk, ActionStep, Latent
 
 WARMUP_CALLS = 3  # model calls before the timers start (allocator / first-call overhead)
@@ -62,7 +65,9 @@ class ActionExpertNode(StackNode):
                                  f"{sorted(self.robot.interfaces.cameras)}")
             self.create_subscription(Image, prefix + "/image_raw", self._on_image, SENSOR,
                                      callback_group=io_group)
-        self.create_timer(1.0 / cfg.inference_rate_hz, self._infer, callback_group=infer_group)
+        self._infer_worker = TriggeredWorker(self._infer, "action_inference", self._on_infer_error)
+        self.create_timer(1.0 / cfg.inference_rate_hz, self._infer_worker.trigger,
+                          callback_group=infer_group)
         self._stop = threading.Event()
         self._stream_thread = None
         sim_time = self.get_parameter("use_sim_time").value
@@ -153,8 +158,13 @@ class ActionExpertNode(StackNode):
                 if not self._stop.is_set():
                     self.get_logger().error(f"stream tick failed: {e}", throttle_duration_sec=2.0)
 
+    def _on_infer_error(self, e: BaseException) -> None:
+        self.get_logger().error(f"inference failed: {type(e).__name__}: {e}",
+                                throttle_duration_sec=2.0)
+
     def destroy_node(self):
         self._stop.set()
+        self._infer_worker.stop()
         if self._stream_thread is not None:
             self._stream_thread.join(timeout=1.0)
         return super().destroy_node()
@@ -186,12 +196,13 @@ class ActionExpertNode(StackNode):
             "stream_period_p99_ms": f"{per.percentile(99) * 1e3:.3f}",
             "delay_estimate_ms": f"{rt.executor.delay_estimate_s() * 1e3:.2f}",
             "latent_age_s": f"{rt.latent_age_s(self._now()):.3f}",
-            "chunks": self._chunks, **{f"rejected_{k}": v for k, v in rt.rejected.items()}})
+            "chunks": self._chunks, "overrun_cycles": self._infer_worker.coalesced,
+            **{f"rejected_{k}": v for k, v in rt.rejected.items()}})
 
 
 def main(args=None) -> int:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    return run_node(ActionExpertNode, args, threads=4)
+    return run_node(ActionExpertNode, args)
 
 
 if __name__ == "__main__":

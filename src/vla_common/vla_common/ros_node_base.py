@@ -1,6 +1,6 @@
 """Common start-up of every stack node (ROS adapter): robot/mode/config params, robot config,
-topics, a diagnostics heartbeat, and a ``main`` that spins with a multi-threaded executor and
-exits cleanly on Ctrl-C."""
+topics, a diagnostics heartbeat, and a ``main`` that spins a single-threaded executor and exits
+cleanly on Ctrl-C."""
 from __future__ import annotations
 
 import sys
@@ -9,8 +9,7 @@ from typing import Callable
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
-                              SingleThreadedExecutor)
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from vla_common.config import ConfigError, load_robot_config, load_topics
@@ -45,12 +44,14 @@ class StackNode(Node):
 OK, WARN, ERROR, STALE = 0, 1, 2, 3  # diagnostic_msgs/DiagnosticStatus levels
 
 
-def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 3) -> int:
-    """Create the node, spin it, shut down cleanly.
+def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    """Create the node, spin it on a SingleThreadedExecutor, shut down cleanly.
 
-    ``threads`` > 1 spins a MultiThreadedExecutor with that many threads; 1 spins a
-    SingleThreadedExecutor (less overhead per callback, for nodes whose heavy work has its own
-    worker thread).
+    Every node's callbacks are short; heavy work (inference, collision checks, physics) runs on
+    the node's own threads (``vla_common.worker.TriggeredWorker``). rclpy's
+    MultiThreadedExecutor is not used: while a mutually exclusive group is busy it re-polls its
+    wait set in a loop, which took a full core and starved the controller's 250 Hz tick to 5 Hz
+    and the simulator to 0.26x real time here (ros2/rclpy#1452).
 
     A configuration error is printed as one clear line and gives exit code 2; anything else
     unexpected prints the traceback and gives 1. Ctrl-C/SIGTERM give 0.
@@ -60,7 +61,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     rc = 0
     try:
         node = factory()
-        ex = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
+        ex = SingleThreadedExecutor()
         ex.add_node(node)
         ex.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -120,7 +120,7 @@ class ControllerNode(StackNode):
 
 
 def main(args=None) -> int:
-    return run_node(ControllerNode, args, threads=1)
+    return run_node(ControllerNode, args)
 
 
 if __name__ == "__main__":

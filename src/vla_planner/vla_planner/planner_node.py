@@ -20,6 +20,7 @@ from vla_common.ros_node_base import ERROR, OK, WARN, StackNode, run_node
 from vla_common.ros_params import declare_config
 from vla_common.ros_qos import LATCHED, SENSOR, STREAM
 from vla_common.ros_time import now_s, s_to_stamp, stamp_to_s
+from vla_common.worker import TriggeredWorker
 from vla_planner.backbone import load_backbone
 from vla_planner.image_utils import ImageError, decode_image
 from vla_planner.planner_core import PlannerCore, PlannerNodeConfig, default_checkpoint_dir
@@ -61,7 +62,9 @@ class PlannerNode(StackNode):
         self.create_service(SetInstruction, self.topics.set_instruction_srv, self._on_set_instruction,
                             callback_group=io_group)
         self.pub = self.create_publisher(Latent, self.topics.latent, STREAM)
-        self.create_timer(self.cfg.period_s, self._cycle, callback_group=infer_group)
+        # inference runs on its own thread; the timer only triggers it (never blocks the executor)
+        self._worker = TriggeredWorker(self._cycle, "planner_inference", self._on_cycle_error)
+        self.create_timer(self.cfg.period_s, self._worker.trigger, callback_group=infer_group)
         self.create_timer(self.cfg.heartbeat_period_s, self._heartbeat, callback_group=diag_group)
         self.get_logger().info(f"planner up: model {backbone.model_id}, cameras "
                                f"{list(backbone.cameras)}, latent_dim {backbone.latent_dim}, "
@@ -114,16 +117,25 @@ class PlannerNode(StackNode):
         msg.header.frame_id = ""
         self.pub.publish(msg)
 
+    def _on_cycle_error(self, e: BaseException) -> None:
+        self.get_logger().error(f"planner cycle failed: {type(e).__name__}: {e}",
+                                throttle_duration_sec=2.0)
+
+    def destroy_node(self):
+        self._worker.stop()
+        return super().destroy_node()
+
     def _heartbeat(self) -> None:
         st = self.core.stats()
         st["bad_images"] = self.bad_images
+        st["overrun_cycles"] = self._worker.coalesced  # timer fired while inference still ran
         reason = st["last_reason"]
         level = OK if reason == "ok" else (ERROR if "rejected" in reason else WARN)
         self.publish_diagnostics(level, "publishing latents" if level == OK else str(reason), st)
 
 
 def main(args=None) -> int:
-    return run_node(PlannerNode, args, threads=4)
+    return run_node(PlannerNode, args)
 
 
 if __name__ == "__main__":

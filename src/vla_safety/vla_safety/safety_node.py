@@ -213,7 +213,7 @@ class SafetyNode(StackNode):
 
 def main(args=None) -> int:
     # Single-threaded: the command path is cheap and the collision check has its own thread.
-    return run_node(SafetyNode, args, threads=1)
+    return run_node(SafetyNode, args)
 
 
 if __name__ == "__main__":

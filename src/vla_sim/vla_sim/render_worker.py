@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import traceback
 
 import numpy as np
@@ -24,6 +25,9 @@ def model_state(model) -> dict[str, np.ndarray]:
 
 
 def _worker(robot: str, mode: str, config_dir: str | None, model_path: str | None, conn) -> None:
+    # Ctrl-C reaches the whole process group: the parent ends this worker (None / closed pipe),
+    # so a SIGINT here would only print a traceback mid-shutdown.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
     try:

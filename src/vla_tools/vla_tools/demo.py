@@ -34,7 +34,7 @@ def run_stack(robot: str = "franka", duration_s: float = 20.0, task: str = "", s
               gif_path: str | os.PathLike | None = None) -> dict:
     """Run the stack once and return the summary dict (see ``run_summary.summarize``)."""
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from vla_interfaces.srv import ResetTask
 
     from vla_tools.ros_stack_monitor import StackMonitor
@@ -64,7 +64,7 @@ def run_stack(robot: str = "franka", duration_s: float = 20.0, task: str = "", s
     executor = gif = None
     try:
         monitor = StackMonitor(cfg, topics, use_sim_time=True, context=ctx)
-        executor = MultiThreadedExecutor(num_threads=2, context=ctx)
+        executor = SingleThreadedExecutor(context=ctx)  # see run_node: no busy polling
         executor.add_node(monitor)
         if gif_path:
             from vla_tools.ros_gif_recorder import GifRecorder

@@ -148,9 +148,9 @@ def evaluate_graph(robot: str, tasks: Sequence[str], seeds: Sequence[int], model
                                      env=graph_env(domain), echo=None)
             ctx = rclpy.Context()
             rclpy.init(context=ctx, domain_id=domain)
-            from rclpy.executors import MultiThreadedExecutor
+            from rclpy.executors import SingleThreadedExecutor
             mon = EvalMonitor(cfg, topics, ctx)
-            ex = MultiThreadedExecutor(num_threads=2, context=ctx)
+            ex = SingleThreadedExecutor(context=ctx)  # see run_node: no busy polling
             ex.add_node(mon)
             threading.Thread(target=ex.spin, daemon=True).start()
             try:
