@@ -164,3 +164,70 @@ def test_broken_checkpoint_is_a_clear_error(ckpt, corrupt, match):
 def test_bad_config_raises(kw):
     with pytest.raises(ValueError):
         EmbeddedPlannerConfig(**kw)
+
+
+def _kp_cfg(**kw):
+    base = dict(cameras=CAMS, latent_dim=16, image_size_px=64, cnn_channels=(8, 16, 16),
+                token_grid=4, d_model=32, n_heads=4, ff_dim=64, film=True, keypoints=4,
+                keypoint_stage=1)
+    base.update(kw)
+    return EmbeddedPlannerConfig(**base)
+
+
+def test_spatial_softmax_finds_the_peak_of_each_channel():
+    from vla_planner.embedded import spatial_softmax
+    maps = torch.full((1, 2, 8, 8), -50.0)
+    maps[0, 0, 0, 7] = 50.0     # top right
+    maps[0, 1, 7, 0] = 50.0     # bottom left
+    kp = spatial_softmax(maps)[0]
+    np.testing.assert_allclose(kp.numpy(), [[0.875, -0.875], [-0.875, 0.875]], atol=1e-5)
+
+
+@pytest.mark.parametrize("fill", [0.0, 1e6, -1e6])
+def test_spatial_softmax_of_flat_map_is_the_centre_and_finite(fill):
+    from vla_planner.embedded import spatial_softmax
+    kp = spatial_softmax(torch.full((2, 3, 5, 7), fill))
+    assert torch.isfinite(kp).all()
+    np.testing.assert_allclose(kp.numpy(), 0.0, atol=1e-6)
+
+
+def test_film_starts_as_identity_of_the_plain_cnn():
+    torch.manual_seed(0)
+    plain = EmbeddedPlanner(_kp_cfg(film=False, keypoints=0))
+    filmed = EmbeddedPlanner(_kp_cfg(film=True, keypoints=0))
+    filmed.load_state_dict(plain.state_dict(), strict=False)
+    imgs, emb = torch.rand(2, 2, 3, 64, 64), torch.randn(2, 384)
+    assert torch.allclose(plain(imgs, emb), filmed(imgs, emb), atol=1e-6)
+
+
+def test_film_and_keypoints_train_and_reach_the_instruction_and_pixels():
+    torch.manual_seed(0)
+    m = EmbeddedPlanner(_kp_cfg())
+    m.film.weight.data.normal_(0.0, 0.05)     # past step 0: the text changes the filters
+    imgs = torch.rand(3, 2, 3, 64, 64, requires_grad=True)
+    emb = torch.randn(3, 384)
+    z = m(imgs, emb)
+    assert z.shape == (3, 16) and torch.isfinite(z).all()
+    z.pow(2).sum().backward()
+    assert m.image_encoder.kp_conv.weight.grad.abs().sum() > 0
+    assert m.film.weight.grad.abs().sum() > 0 and imgs.grad.abs().sum() > 0
+    a = m(imgs.detach(), emb)
+    b = m(imgs.detach(), emb.flip(0))
+    assert not torch.allclose(a[0], b[0])  # same images, other instruction: other latent
+
+
+def test_keypoint_checkpoint_round_trips_exactly(tmp_path):
+    torch.manual_seed(1)
+    m = EmbeddedPlanner(_kp_cfg())
+    m.save_pretrained(tmp_path / "ck")
+    loaded = EmbeddedPlanner.from_pretrained(tmp_path / "ck")
+    assert loaded.cfg == m.cfg
+    imgs, emb = torch.rand(1, 2, 3, 64, 64), torch.randn(1, 384)
+    with torch.no_grad():
+        assert torch.equal(m(imgs, emb), loaded(imgs, emb))
+
+
+@pytest.mark.parametrize("kw", [dict(keypoints=-1), dict(keypoint_stage=3), dict(keypoint_stage=-1)])
+def test_bad_keypoint_config_is_rejected(kw):
+    with pytest.raises(ValueError, match="keypoint"):
+        _kp_cfg(**kw)

@@ -46,6 +46,9 @@ class EmbeddedPlannerConfig:
     n_layers: int = 2
     ff_dim: int = 256
     dropout: float = 0.0
+    film: bool = False               # text scales/shifts every CNN stage (find "the red cube")
+    keypoints: int = 0               # spatial-softmax keypoints per camera (0: none)
+    keypoint_stage: int = 1          # CNN stage whose feature map the keypoints read
 
     def __post_init__(self):
         if self.model_type != MODEL_TYPE:
@@ -62,6 +65,10 @@ class EmbeddedPlannerConfig:
             raise ValueError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError("dropout must be in [0, 1)")
+        if self.keypoints < 0 or not 0 <= self.keypoint_stage < len(self.cnn_channels):
+            raise ValueError(f"keypoints must be >= 0 and keypoint_stage in "
+                             f"[0, {len(self.cnn_channels)}), got {self.keypoints}, "
+                             f"{self.keypoint_stage}")
 
     def to_json(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -77,27 +84,71 @@ class EmbeddedPlannerConfig:
 
 
 class ImageEncoder(nn.Module):
-    """Small CNN: stride-2 conv stages (GroupNorm, GELU), pooled to a grid of d_model tokens."""
+    """Small CNN: stride-2 conv stages (GroupNorm, [FiLM], GELU), pooled to a grid of d_model
+    tokens; optionally spatial-softmax keypoints read from one stage's feature map.
+
+    FiLM (per-stage scale and shift from the instruction) lets the filters respond to the named
+    colour; the keypoints (expected image coordinates of K learned feature channels) give the
+    fusion an explicit "where" that average-pooled tokens only carry implicitly.
+    """
 
     def __init__(self, cfg: EmbeddedPlannerConfig):
         super().__init__()
-        layers: list[nn.Module] = []
+        layers: list[nn.Module] = []   # [conv, norm, gelu] per stage (checkpoint key layout)
         c_in = 3
         for c in cfg.cnn_channels:
             layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.GroupNorm(min(8, c), c),
                        nn.GELU()]
             c_in = c
         self.body = nn.Sequential(*layers)
+        self.channels = tuple(cfg.cnn_channels)
         self.pool = nn.AdaptiveAvgPool2d(cfg.token_grid)
         self.proj = nn.Conv2d(c_in, cfg.d_model, 1)
+        self.kp_stage = cfg.keypoint_stage
+        self.kp_conv = (nn.Conv2d(cfg.cnn_channels[cfg.keypoint_stage], cfg.keypoints, 1)
+                        if cfg.keypoints else None)
         # ImageNet-like normalisation constants; any fixed choice works since the CNN is trained.
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(M, 3, H, W) in [0, 1] -> (M, grid*grid, d_model)."""
-        f = self.proj(self.pool(self.body((x - self.mean) / self.std)))
-        return f.flatten(2).transpose(1, 2)
+    def forward(self, x: torch.Tensor, film: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (M, 3, H, W) in [0, 1]; film (M, 2 * sum(channels)) or None.
+
+        Returns:
+            tokens (M, grid*grid, d_model) and keypoints (M, K, 2) in [-1, 1] (x, y) or None.
+        """
+        h = (x - self.mean) / self.std
+        kp = None
+        off = 0
+        for i in range(len(self.channels)):
+            conv, norm, act = self.body[3 * i], self.body[3 * i + 1], self.body[3 * i + 2]
+            h = norm(conv(h))
+            if film is not None:
+                c = self.channels[i]
+                g = film[:, off:off + c, None, None]
+                b = film[:, off + c:off + 2 * c, None, None]
+                h = h * (1.0 + g) + b
+                off += 2 * c
+            h = act(h)
+            if self.kp_conv is not None and i == self.kp_stage:
+                kp = spatial_softmax(self.kp_conv(h))
+        return self.proj(self.pool(h)).flatten(2).transpose(1, 2), kp
+
+
+def spatial_softmax(maps: torch.Tensor) -> torch.Tensor:
+    """Expected (x, y) position of each channel's softmax over its map.
+
+    Args:
+        maps: (M, K, H, W) logits.
+    Returns:
+        (M, K, 2) coordinates in [-1, 1] (pixel centres), x to the right, y down.
+    """
+    m, k, h, w = maps.shape
+    p = torch.softmax(maps.flatten(2), -1).view(m, k, h, w)
+    ys = torch.linspace(-1.0 + 1.0 / h, 1.0 - 1.0 / h, h, device=maps.device, dtype=maps.dtype)
+    xs = torch.linspace(-1.0 + 1.0 / w, 1.0 - 1.0 / w, w, device=maps.device, dtype=maps.dtype)
+    return torch.stack([(p.sum(2) * xs).sum(-1), (p.sum(3) * ys).sum(-1)], -1)
 
 
 class EmbeddedPlanner(nn.Module):
@@ -122,6 +173,16 @@ class EmbeddedPlanner(nn.Module):
         self.out = nn.Linear(d, cfg.latent_dim)
         for p in (self.query, self.camera_emb, self.pos_emb, self.type_emb):
             nn.init.normal_(p, std=0.02)
+        self.film = None
+        if cfg.film:  # starts as the identity (zero scale and shift)
+            self.film = nn.Linear(d, 2 * sum(cfg.cnn_channels))
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
+        self.kp_proj = None
+        if cfg.keypoints:  # one token per camera: all its keypoints' (x, y)
+            self.kp_proj = nn.Linear(2 * cfg.keypoints, d)
+            self.kp_type = nn.Parameter(torch.zeros(1, d))
+            nn.init.normal_(self.kp_type, std=0.02)
 
     def forward(self, images: torch.Tensor, text_embedding: torch.Tensor,
                 proprio: torch.Tensor | None = None) -> torch.Tensor:
@@ -129,10 +190,17 @@ class EmbeddedPlanner(nn.Module):
         if n != len(self.cfg.cameras) or c != 3:
             raise ValueError(f"images must be (B, {len(self.cfg.cameras)}, 3, H, W), "
                              f"got {tuple(images.shape)}")
-        img = self.image_encoder(images.reshape(b * n, c, h, w))              # (B*N, G, d)
+        text = self.text_proj(text_embedding)                                  # (B, d)
+        film = None
+        if self.film is not None:
+            film = self.film(text).repeat_interleave(n, 0)                      # (B*N, 2C)
+        img, kp = self.image_encoder(images.reshape(b * n, c, h, w), film)    # (B*N, G, d)
         img = img.reshape(b, n, -1, self.cfg.d_model) + self.pos_emb.unsqueeze(1) + self.camera_emb
         tokens = [self.query.expand(b, -1, -1) + self.type_emb[0],
-                  (self.text_proj(text_embedding) + self.type_emb[1]).unsqueeze(1)]
+                  (text + self.type_emb[1]).unsqueeze(1)]
+        if self.kp_proj is not None:
+            kp_tok = self.kp_proj(kp.reshape(b, n, -1)) + self.kp_type + self.camera_emb[:, 0]
+            tokens.append(kp_tok)                                             # (B, N, d)
         if self.proprio_proj is not None:
             if proprio is None:
                 raise ValueError(f"model needs proprio of size {self.cfg.proprio_dim}")

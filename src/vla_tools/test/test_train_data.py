@@ -160,3 +160,42 @@ def test_whitening_with_one_string_leaves_the_layer_unchanged():
     w = proj.weight.detach().clone()
     assert whiten_text_projection(proj, torch.ones(1, 4)) == 0
     assert torch.equal(proj.weight, w)
+
+
+def test_task_aux_targets_give_named_cube_and_plate_xy():
+    from vla_tools.training_data import task_aux_targets
+    params = {"target": "cube_2", "plate": "plate_1",
+              "xy": {"cube_2": [0.5, -0.1], "plate_1": [0.6, 0.2], "cube_0": [0.4, 0.0]}}
+    tgt, mask = task_aux_targets(params)
+    np.testing.assert_allclose(tgt, [0.5, -0.1, 0.6, 0.2], atol=1e-6)
+    assert mask.tolist() == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("params", [{}, {"target": "cube_9", "xy": {"cube_0": [0.1, 0.2]}},
+                                    {"target": "cube_0", "xy": {"cube_0": [float("nan"), 0.2]}},
+                                    {"target": "cube_0", "xy": {"cube_0": [0.1]}}])
+def test_task_aux_targets_missing_or_bad_entries_are_masked(params):
+    from vla_tools.training_data import task_aux_targets
+    tgt, mask = task_aux_targets(params)
+    assert mask.tolist() == [0, 0, 0, 0] and np.all(np.isfinite(tgt))
+
+
+def test_pick_episode_masks_the_plate_only():
+    from vla_tools.training_data import task_aux_targets
+    _, mask = task_aux_targets({"target": "cube_0", "xy": {"cube_0": [0.5, 0.0]}})
+    assert mask.tolist() == [1, 1, 0, 0]
+
+
+def test_aux_stats_use_only_masked_entries_and_floor_the_std():
+    from vla_tools.training_data import aux_stats
+    aux = np.array([[1.0, 5.0, 7.0], [3.0, 99.0, 7.0]])
+    mask = np.array([[1, 1, 1], [1, 0, 1]], float)
+    mean, std = aux_stats(aux, mask, min_std=1e-3)
+    np.testing.assert_allclose(mean, [2.0, 5.0, 7.0])
+    np.testing.assert_allclose(std, [1.0, 1e-3, 1e-3])
+
+
+def test_aux_stats_of_never_set_dimension_are_neutral():
+    from vla_tools.training_data import aux_stats
+    mean, std = aux_stats(np.ones((3, 2)), np.array([[1, 0]] * 3, float))
+    assert mean[1] == 0.0 and std[1] == 1.0

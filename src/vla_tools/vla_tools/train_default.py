@@ -71,6 +71,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="one stride-2 stage each: 3 stages keep an 8x8 map at 64 px")
     p.add_argument("--fusion-layers", type=int, default=2)
     p.add_argument("--token-grid", type=int, default=8, help="image tokens per camera side")
+    p.add_argument("--film", type=int, default=1, help="1: the instruction FiLM-modulates the CNN")
+    p.add_argument("--keypoints", type=int, default=16, help="spatial-softmax keypoints per camera")
+    p.add_argument("--keypoint-stage", type=int, default=1, help="CNN stage the keypoints read")
     p.add_argument("--horizon", type=int, default=16)
     p.add_argument("--hidden-dim", type=int, default=256)
     p.add_argument("--num-blocks", type=int, default=3)
@@ -142,7 +145,7 @@ def main(argv=None) -> int:
     from vla_common.config import ConfigError, find_config_dir, load_robot_config
     from vla_common.dataset import DatasetError
     from vla_planner.embedded import EmbeddedPlannerConfig
-    from vla_tools.training_data import BatchConfig, DemoSampler, EmbeddingTable, \
+    from vla_tools.training_data import BatchConfig, DemoSampler, EmbeddingTable, aux_stats, \
         instruction_variants, load_demos
     from vla_tools.training_model import DualSystem, norm_from_episodes
 
@@ -179,7 +182,8 @@ def main(argv=None) -> int:
                                  image_size_px=a.image_size_px, d_model=a.d_model,
                                  cnn_channels=tuple(int(c) for c in a.cnn_channels.split(",")),
                                  n_layers=a.fusion_layers, ff_dim=2 * a.d_model,
-                                 token_grid=a.token_grid)
+                                 token_grid=a.token_grid, film=bool(a.film),
+                                 keypoints=a.keypoints, keypoint_stage=a.keypoint_stage)
     ecfg = default_config(a.robot, names, latent_dim=a.latent_dim, horizon=a.horizon,
                           hidden_dim=a.hidden_dim, num_blocks=a.num_blocks, seed=a.seed)
     bc = BatchConfig(frames=a.frames, repeats=a.repeats, horizon=ecfg.horizon,
@@ -187,8 +191,10 @@ def main(argv=None) -> int:
                      delay_max_s=a.delay_max_s)
     sampler = DemoSampler(eps, table, bc)
     torch.manual_seed(a.seed)
-    aux_dim = 2 * n_arm if (a.aux_weight > 0 and n_arm) else 0
-    model = DualSystem(pcfg, ecfg, norm, aux_dim)
+    stats = None
+    if a.aux_weight > 0:
+        stats = aux_stats(np.stack([e.aux for e in eps]), np.stack([e.aux_mask for e in eps]))
+    model = DualSystem(pcfg, ecfg, norm, stats)
     if a.init_from:
         src = torch.load(a.init_from, weights_only=False)["model"]
         own = model.state_dict()

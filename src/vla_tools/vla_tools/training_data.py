@@ -9,7 +9,8 @@ samples whose state is ``delay`` seconds newer (delay ~ U[delay_min_s, delay_max
 latent that several chunks reuse while System 2 computes the next one.
 
 Auxiliary targets (training only, never shipped): the expert's arm joint targets at the moment the
-gripper closes (grasp) and, for place tasks, re-opens (release). They tell the vision encoder early
+gripper closes (grasp) and, for place tasks, re-opens (release), and the table (x, y) of the named
+cube and of the named plate at reset (``task_aux_targets``). They tell the vision encoder early
 what the latent must encode; the action loss alone trains it too, only more slowly.
 """
 from __future__ import annotations
@@ -65,6 +66,46 @@ def aux_targets(action: np.ndarray, n_arm: int, grip_index: int,
     return out, mask
 
 
+TASK_AUX_DIM = 4  # target cube (x, y), plate (x, y)
+
+
+def task_aux_targets(params: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Table (x, y) at reset of the named cube and the named plate (masked out when absent).
+
+    Args:
+        params: the episode's task params (``target``, optional ``plate``, ``xy``: name -> [x, y]).
+    Returns:
+        (targets [4], mask [4]) float32.
+    """
+    out = np.zeros(TASK_AUX_DIM, np.float32)
+    mask = np.zeros(TASK_AUX_DIM, np.float32)
+    xy = params.get("xy") or {}
+    for k, key in enumerate(("target", "plate")):
+        p = xy.get(params.get(key, ""))
+        if p is not None and len(p) == 2 and np.all(np.isfinite(p)):
+            out[2 * k:2 * k + 2], mask[2 * k:2 * k + 2] = p, 1.0
+    return out, mask
+
+
+def aux_stats(aux: np.ndarray, mask: np.ndarray, min_std: float = 1e-3
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean / std of auxiliary targets over the entries whose mask is set.
+
+    Args:
+        aux, mask: [N, A].
+        min_std: floor of the std (a constant target must not divide by 0).
+    Returns:
+        (mean [A], std [A]) float32; dimensions never set get mean 0, std 1.
+    """
+    aux = np.asarray(aux, np.float64)
+    m = np.asarray(mask, np.float64)
+    n = m.sum(0)
+    mean = np.where(n > 0, (aux * m).sum(0) / np.maximum(n, 1), 0.0)
+    var = np.where(n > 0, (((aux - mean) ** 2) * m).sum(0) / np.maximum(n, 1), 1.0)
+    std = np.where(n > 0, np.maximum(np.sqrt(var), min_std), 1.0)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
 def resize_images(frames: np.ndarray, size_px: int) -> np.ndarray:
     """[N, H, W, 3] uint8 -> [N, S, S, 3] uint8 with the planner's resize (bilinear, antialiased,
     the same call ``vla_planner.image_utils.images_to_tensor`` makes, batched)."""
@@ -112,10 +153,12 @@ def load_demos(roots: Sequence[str | Path], cameras: Sequence[str], command_name
             if len(frames0) == 0:
                 continue
             imgs = np.stack([resize_images(ep.images[c][1], image_size_px) for c in cameras], 1)
+            params = dict(ep.extra.get("params", {}))
             aux, mask = aux_targets(ep.action, n_arm, grip_index)
-            eps.append(DemoEpisode(ep.state, ep.action, ep.task, ep.instruction,
-                                   dict(ep.extra.get("params", {})), frames0.astype(np.int64),
-                                   imgs, aux, mask, ep.seed))
+            t_aux, t_mask = task_aux_targets(params)
+            eps.append(DemoEpisode(ep.state, ep.action, ep.task, ep.instruction, params,
+                                   frames0.astype(np.int64), imgs, np.r_[aux, t_aux],
+                                   np.r_[mask, t_mask], ep.seed))
     if not eps:
         raise DatasetError(f"no successful episodes with images in {list(map(str, roots))}")
     return eps

@@ -27,7 +27,9 @@ class DualSystem(nn.Module):
     """planner(images, text) -> latent -> expert(latent, age, state) velocity field."""
 
     def __init__(self, pcfg: EmbeddedPlannerConfig, ecfg: ActionExpertConfig, norm: NormStats,
-                 aux_dim: int = 0):
+                 aux_stats: tuple[np.ndarray, np.ndarray] | None = None):
+        """aux_stats: (mean [A], std [A]) of the auxiliary targets (``training_data.aux_stats``);
+        None: no auxiliary head."""
         super().__init__()
         if pcfg.latent_dim != ecfg.latent_dim:
             raise ValueError(f"planner latent_dim {pcfg.latent_dim} != expert latent_dim "
@@ -35,14 +37,13 @@ class DualSystem(nn.Module):
         self.pcfg, self.ecfg, self.norm = pcfg, ecfg, norm
         self.planner = EmbeddedPlanner(pcfg)
         self.expert = FlowMatchingActionExpert(ecfg)
+        aux_dim = 0 if aux_stats is None else len(aux_stats[0])
         self.aux_head = nn.Linear(pcfg.latent_dim, aux_dim) if aux_dim else None
         for k in ("state_mean", "state_std", "action_mean", "action_std"):
             self.register_buffer(k, torch.from_numpy(getattr(norm, k).copy()), persistent=False)
-        n_arm = aux_dim // 2 if aux_dim else 0
-        self.register_buffer("aux_mean", self.state_mean[:n_arm].repeat(2) if n_arm else
-                             torch.zeros(0), persistent=False)
-        self.register_buffer("aux_std", self.state_std[:n_arm].repeat(2) if n_arm else
-                             torch.zeros(0), persistent=False)
+        mean, std = aux_stats if aux_dim else (np.zeros(0), np.ones(0))
+        self.register_buffer("aux_mean", torch.as_tensor(np.asarray(mean, np.float32)), persistent=False)
+        self.register_buffer("aux_std", torch.as_tensor(np.asarray(std, np.float32)), persistent=False)
 
     def losses(self, batch: dict, text_table: torch.Tensor, generator: torch.Generator,
                state_noise: float = 0.0, image_shift_px: int = 0) -> dict[str, torch.Tensor]:
