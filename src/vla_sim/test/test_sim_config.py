@@ -61,3 +61,14 @@ def test_camera_schedule_skips_missed_frames_instead_of_bursting():
     assert s.due(0.0) == ["a"]
     assert s.due(0.55) == ["a"]
     assert s.due(0.56) == []
+
+
+@pytest.mark.parametrize("epoch", ["zero", "wall"])
+def test_stamp_epoch_accepts_zero_and_wall(epoch):
+    assert SimNodeConfig(stamp_epoch=epoch).stamp_epoch == epoch
+
+
+@pytest.mark.parametrize("epoch", ["", "Wall", "unix"])
+def test_unknown_stamp_epoch_is_rejected(epoch):
+    with pytest.raises(ValueError, match="stamp_epoch"):
+        SimNodeConfig(stamp_epoch=epoch)

@@ -15,6 +15,10 @@ class SimNodeConfig:
         then rendered in lock step so their sim-time rate holds).
     camera_width_px / camera_height_px / camera_rate_hz: one value for every camera, or one per
         camera in the robot config's ``cameras`` order.
+    stamp_epoch: "zero": published stamps and /clock start at 0 (for ``use_sim_time`` stacks);
+        "wall": they are offset by the wall-clock time at start, so a real-time sim stamps like a
+        robot driver on the system clock and wall-clock nodes can run against it (when the sim
+        falls behind real time its stamps age, as a lagging driver's would).
     """
     heartbeat_period_s: float = 0.5
     real_time_factor: float = 1.0
@@ -29,6 +33,7 @@ class SimNodeConfig:
     camera_rate_hz: tuple = (10.0,)
     task_check_period_steps: int = 50   # physics steps between success checks (task topic)
     model_path: str = ""                # override of the robot model file ("" = packaged one)
+    stamp_epoch: str = "zero"           # "zero" | "wall" (see above)
 
     def __post_init__(self):
         for name in ("heartbeat_period_s", "command_timeout_s"):
@@ -39,6 +44,8 @@ class SimNodeConfig:
             raise ValueError("vla_sim: real_time_factor must be finite (<= 0 = as fast as possible)")
         if self.instruction_split not in ("train", "heldout"):
             raise ValueError(f"vla_sim: instruction_split must be train or heldout, got {self.instruction_split!r}")
+        if self.stamp_epoch not in ("zero", "wall"):
+            raise ValueError(f"vla_sim: stamp_epoch must be 'zero' or 'wall', got {self.stamp_epoch!r}")
         if self.task_check_period_steps < 1:
             raise ValueError("vla_sim: task_check_period_steps must be >= 1")
         for name in ("camera_width_px", "camera_height_px", "camera_rate_hz"):
