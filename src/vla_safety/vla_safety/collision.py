@@ -1,8 +1,13 @@
-"""Robot geometry for the gate (ROS-free): end-effector position, self- and environment-collision
-distances and gravity torques from Pinocchio + coal.
+"""Robot geometry for the gate (ROS-free): end-effector positions, finger-tip heights, self- and
+environment-collision distances and gravity torques from Pinocchio + coal.
 
 Franka: the example-robot-data Panda URDF (collision meshes) with the SRDF's disabled pairs.
+ALOHA: :mod:`vla_safety.aloha_geometry` (the MuJoCo collision geoms on the Pinocchio model of
+``vla_controller.kinematics.build_aloha_model``).
 The environment is a table slab whose top face is the plane ``z = table_z_m`` in the base frame.
+The fingers are not checked against the table slab: the gate checks their lowest point against
+the table plane on every command (``Supervisor`` TABLE_PLANE), so a grasp with the finger tips a
+few mm above the table is not slowed down by the 50 Hz distance check.
 """
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+TABLE = "table"
 
 
 class ModelUnavailable(RuntimeError):
@@ -39,87 +46,125 @@ def franka_paths(share_dir: Path) -> tuple[Path, Path]:
     return urdf, srdf
 
 
+def shape_points(shape) -> np.ndarray:
+    """Vertices of a coal shape in its own frame (its lowest point is one of them).
+
+    Args:
+        shape: ``coal.Box``, ``coal.Convex`` or a coal BVH mesh.
+    Returns:
+        ``(k, 3)`` points.
+    Raises:
+        ModelUnavailable: another shape type (no finite vertex set).
+    """
+    import coal
+    if isinstance(shape, coal.Box):
+        h = np.asarray(shape.halfSide, float)
+        return np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * h
+    if hasattr(shape, "points") and hasattr(shape, "num_points"):
+        return np.array([np.asarray(shape.points(i)) for i in range(shape.num_points)], float)
+    if hasattr(shape, "vertices"):
+        return np.array([np.asarray(v) for v in shape.vertices()], float)
+    raise ModelUnavailable(f"no vertex set for a {type(shape).__name__}")
+
+
+def add_table(pin, coal, geom, table_z_m: float) -> int:
+    """Add the table slab (4 x 4 m, top face at ``table_z_m``) to ``geom``; returns its index."""
+    slab = coal.Box(4.0, 4.0, 0.2)
+    pose = pin.SE3(np.eye(3), np.array([0.0, 0.0, table_z_m - 0.1]))
+    return geom.addGeometryObject(pin.GeometryObject(TABLE, 0, 0, pose, slab))
+
+
 class RobotGeometry:
     """Pinocchio model + collision model of one robot, addressed in command-DoF order.
 
     Args:
-        urdf, srdf: robot description files.
-        package_dir: directory that ``package://`` URIs resolve against.
-        arm_joints: arm joint names in command order (a subset of the URDF's joints).
-        gripper_joints: per gripper DoF, the URDF finger joints it drives (each finger
-            gets width / len(fingers)); same order as the grippers in the command vector.
-        ee_frame: frame whose origin the geofence checks.
-        table_z_m: height of the table top in the base frame.
-        env_exclude: link-name prefixes not checked against the table (the base sits on it).
+        model: Pinocchio model holding the arm joints and the finger joints.
+        geom: collision model with its self pairs and environment pairs (a pair with the geometry
+            named ``table`` is an environment pair) already set.
+        arm_joints: arm joint names in command order.
+        gripper_joints: per gripper DoF, the finger joints it drives; same order as the grippers
+            in the command vector.
+        finger_q_per_width: each finger joint's q per unit of the gripper command (Franka: each
+            finger moves width / 2; ALOHA: the command is the finger position itself).
+        ee_frames: per arm, the frame whose origin the geofence checks.
+        tip_geoms: per arm, the geometry names whose lowest point the table plane checks.
     Raises:
-        ModelUnavailable: a joint or frame is not in the model.
+        ModelUnavailable: a joint, frame or geometry is not in the model.
     """
 
-    def __init__(self, urdf: Path, srdf: Path | None, package_dir: Path,
-                 arm_joints: tuple[str, ...], gripper_joints: tuple[tuple[str, ...], ...],
-                 ee_frame: str, table_z_m: float = 0.0,
-                 env_exclude: tuple[str, ...] = ("panda_link0",)):
-        import coal
+    def __init__(self, model, geom, arm_joints: tuple[str, ...],
+                 gripper_joints: tuple[tuple[str, ...], ...], finger_q_per_width: float,
+                 ee_frames: tuple[str, ...], tip_geoms: tuple[tuple[str, ...], ...]):
         import pinocchio as pin
         self._pin = pin
-        self.model = pin.buildModelFromUrdf(str(urdf))
-        self.geom = pin.buildGeomFromUrdf(self.model, str(urdf), pin.GeometryType.COLLISION,
-                                          package_dirs=[str(package_dir)])
-        self.geom.addAllCollisionPairs()
-        if srdf is not None:
-            pin.removeCollisionPairs(self.model, self.geom, str(srdf))
-        n_self = len(self.geom.collisionPairs)
-        slab = coal.Box(4.0, 4.0, 0.2)
-        pose = pin.SE3(np.eye(3), np.array([0.0, 0.0, table_z_m - 0.1]))
-        tid = self.geom.addGeometryObject(pin.GeometryObject("table", 0, 0, pose, slab))
-        for i, g in enumerate(self.geom.geometryObjects):
-            if i != tid and not g.name.startswith(env_exclude):
-                self.geom.addCollisionPair(pin.CollisionPair(i, tid))
-        self._is_env = np.arange(len(self.geom.collisionPairs)) >= n_self
-        self.data = self.model.createData()
-        self.gdata = pin.GeometryData(self.geom)
-        self._q = pin.neutral(self.model)
-        self._arm_idx = []
-        for j in arm_joints:
-            if not self.model.existJointName(j):
-                raise ModelUnavailable(f"joint '{j}' not in {urdf}")
-            self._arm_idx.append(self.model.joints[self.model.getJointId(j)].idx_q)
-        self._grip_idx = []
-        for fingers in gripper_joints:
-            idx = []
-            for j in fingers:
-                if not self.model.existJointName(j):
-                    raise ModelUnavailable(f"finger joint '{j}' not in {urdf}")
-                idx.append(self.model.joints[self.model.getJointId(j)].idx_q)
-            self._grip_idx.append(idx)
-        if not self.model.existFrame(ee_frame):
-            raise ModelUnavailable(f"frame '{ee_frame}' not in {urdf}")
-        self._ee = self.model.getFrameId(ee_frame)
+        self.model, self.geom = model, geom
+        names = geom.geometryObjects
+        self._is_env = np.array([TABLE in (names[cp.first].name, names[cp.second].name)
+                                 for cp in geom.collisionPairs], bool)
+        self.data = model.createData()
+        self.gdata = pin.GeometryData(geom)
+        self._q = pin.neutral(model)
+        self._arm_idx = [self._joint(j).idx_q for j in arm_joints]
+        self._arm_v = [self._joint(j).idx_v for j in arm_joints]
+        self._grip_idx = [[self._joint(j).idx_q for j in fingers] for fingers in gripper_joints]
+        self._finger_k = float(finger_q_per_width)
+        self._ee = []
+        for f in ee_frames:
+            if not model.existFrame(f):
+                raise ModelUnavailable(f"frame '{f}' not in the {model.name} model")
+            self._ee.append(model.getFrameId(f))
+        self._tips = []  # per arm: [(joint id, points in that joint's frame)]
+        for arm in tip_geoms:
+            items = []
+            for gname in arm:
+                if not geom.existGeometryName(gname):
+                    raise ModelUnavailable(f"geometry '{gname}' not in the collision model")
+                go = names[geom.getGeometryId(gname)]
+                pts = shape_points(go.geometry)
+                M = go.placement
+                items.append((go.parentJoint, pts @ M.rotation.T + M.translation))
+            self._tips.append(items)
         self.n_arm = len(arm_joints)
-        self._arm_v = [self.model.joints[self.model.getJointId(j)].idx_v for j in arm_joints]
+        self.n_ee = len(self._ee)
+
+    def _joint(self, name: str):
+        if not self.model.existJointName(name):
+            raise ModelUnavailable(f"joint '{name}' not in the {self.model.name} model")
+        return self.model.joints[self.model.getJointId(name)]
 
     def _set(self, q_arm: np.ndarray, widths: np.ndarray) -> np.ndarray:
         q = self._q.copy()
         q[self._arm_idx] = q_arm
         for idx, w in zip(self._grip_idx, widths):
-            q[idx] = w / len(idx)
+            q[idx] = w * self._finger_k
         return q
 
-    def ee_position(self, q_arm: np.ndarray, widths: np.ndarray = ()) -> np.ndarray:
-        """End-effector frame origin in the base frame (m).
+    def fence_points(self, q_arm: np.ndarray, widths: np.ndarray = ()) -> tuple[np.ndarray, np.ndarray]:
+        """End-effector positions and the lowest finger-tip height per arm (one kinematics pass).
 
         Args:
             q_arm: arm joint positions in command order.
-            widths: gripper openings (m), one per gripper.
+            widths: gripper commands, one per gripper.
         Returns:
-            ``(3,)`` position.
+            ``(n_arms, 3)`` end-effector frame origins and ``(n_arms,)`` lowest z of the finger
+            geometry (m, base frame; ``+inf`` for an arm without tip geometry).
         """
         q = self._set(q_arm, widths)
         self._pin.framesForwardKinematics(self.model, self.data, q)
-        return self.data.oMf[self._ee].translation.copy()
+        ee = np.array([self.data.oMf[f].translation for f in self._ee])
+        low = np.full(len(self._tips), np.inf)
+        for a, items in enumerate(self._tips):
+            for jid, pts in items:
+                M = self.data.oMi[jid]
+                low[a] = min(low[a], float(np.min(pts @ M.rotation[2] + M.translation[2])))
+        return ee, low
+
+    def ee_position(self, q_arm: np.ndarray, widths: np.ndarray = ()) -> np.ndarray:
+        """First arm's end-effector frame origin in the base frame (m), ``(3,)``."""
+        return self.fence_points(q_arm, widths)[0][0]
 
     def distances(self, q_arm: np.ndarray, widths: np.ndarray = ()) -> Distances:
-        """Minimum self-collision and table distance over all checked pairs (~2 ms: Franka)."""
+        """Minimum self-collision and table distance over all checked pairs (Franka ~2 ms)."""
         q = self._set(q_arm, widths)
         self._pin.computeDistances(self.model, self.data, self.geom, self.gdata, q)
         d = np.array([r.min_distance for r in self.gdata.distanceResults])
@@ -135,6 +180,14 @@ class RobotGeometry:
         e, ep = best(self._is_env)
         return Distances(s, sp, e, ep)
 
+    def pair_distances(self, q_arm: np.ndarray, widths: np.ndarray = ()) -> dict[str, float]:
+        """Every checked pair's distance by ``"a/b"`` name (for tests and tuning)."""
+        q = self._set(q_arm, widths)
+        self._pin.computeDistances(self.model, self.data, self.geom, self.gdata, q)
+        names = self.geom.geometryObjects
+        return {f"{names[cp.first].name}/{names[cp.second].name}": float(r.min_distance)
+                for cp, r in zip(self.geom.collisionPairs, self.gdata.distanceResults)}
+
     def gravity(self, q_arm: np.ndarray, widths: np.ndarray = ()) -> np.ndarray:
         """Gravity torques of the arm joints (Nm), command order."""
         q = self._set(q_arm, widths)
@@ -142,16 +195,49 @@ class RobotGeometry:
         return np.asarray(g)[self._arm_v].copy()
 
 
-def build_geometry(robot_cfg, share_dir: Path | None = None, table_z_m: float = 0.0) -> RobotGeometry:
-    """The robot's geometry from its RobotConfig.
+def franka_geometry(urdf: Path, srdf: Path | None, package_dir: Path, arm_joints: tuple[str, ...],
+                    gripper_joints: tuple[tuple[str, ...], ...], ee_frame: str,
+                    table_z_m: float = 0.0, env_exclude: tuple[str, ...] = ("panda_link0",),
+                    tip_prefixes: tuple[str, ...] = ("panda_leftfinger", "panda_rightfinger"),
+                    ) -> RobotGeometry:
+    """Panda geometry from its URDF (collision meshes) and SRDF (disabled pairs).
 
-    Franka: example-robot-data Panda. ALOHA: needs ``vla_controller.kinematics`` (not available
-    when this was written), so it raises :class:`ModelUnavailable` and the caller disables
-    the geometric checks (documented in docs/SAFETY.md).
+    ``env_exclude``: link-name prefixes not checked against the table (the base sits on it);
+    the finger geometries (``tip_prefixes``) are checked by the table plane instead.
 
     Raises:
-        ModelUnavailable: no model for this robot.
+        ModelUnavailable: a joint or frame is not in the model.
     """
+    import coal
+    import pinocchio as pin
+    model = pin.buildModelFromUrdf(str(urdf))
+    geom = pin.buildGeomFromUrdf(model, str(urdf), pin.GeometryType.COLLISION,
+                                 package_dirs=[str(package_dir)])
+    geom.addAllCollisionPairs()
+    if srdf is not None:
+        pin.removeCollisionPairs(model, geom, str(srdf))
+    tid = add_table(pin, coal, geom, table_z_m)
+    tips = []
+    for i, g in enumerate(geom.geometryObjects):
+        if g.name.startswith(tip_prefixes):
+            tips.append(g.name)
+        elif i != tid and not g.name.startswith(env_exclude):
+            geom.addCollisionPair(pin.CollisionPair(i, tid))
+    return RobotGeometry(model, geom, arm_joints, gripper_joints,
+                         1.0 / max(1, len(gripper_joints[0]) if gripper_joints else 1),
+                         (ee_frame,), (tuple(tips),))
+
+
+def build_geometry(robot_cfg, share_dir: Path | None = None, table_z_m: float = 0.0) -> RobotGeometry:
+    """The robot's geometry from its RobotConfig (Franka: example-robot-data Panda; ALOHA:
+    gym-aloha's MJCF through :mod:`vla_safety.aloha_geometry`).
+
+    Raises:
+        ModelUnavailable: no model for this robot or its files are missing.
+    """
+    if robot_cfg.robot == "aloha":
+        from vla_safety.aloha_geometry import build_aloha_geometry
+        return build_aloha_geometry(robot_cfg, table_z_m=table_z_m)
     if robot_cfg.robot != "franka":
         raise ModelUnavailable(f"no Pinocchio collision model for robot '{robot_cfg.robot}'")
     if share_dir is None:
@@ -160,5 +246,5 @@ def build_geometry(robot_cfg, share_dir: Path | None = None, table_z_m: float = 
     urdf, srdf = franka_paths(share_dir)
     arm = robot_cfg.arms[0]
     grip = (tuple(arm.gripper.joints),) if arm.gripper is not None else ()
-    return RobotGeometry(urdf, srdf, share_dir, robot_cfg.arm_joint_names, grip,
-                         arm.ee_frame, table_z_m)
+    return franka_geometry(urdf, srdf, share_dir, robot_cfg.arm_joint_names, grip,
+                           arm.ee_frame, table_z_m)

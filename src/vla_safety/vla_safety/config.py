@@ -38,10 +38,11 @@ class SupervisorConfig:
     hold_decel_fraction: float = 0.5          # HOLD brakes with this fraction of acc_max
     stop_decel_fraction: float = 1.0          # STOPPED / ESTOP brake with this fraction
     geometry_enabled: bool = True             # geofence, table plane, collision (needs a model)
+    # end-effector box per arm, base frame: 3 values (every arm) or 3 per arm in config arm order
     workspace_min_m: tuple[float, ...] = (-0.9, -0.9, -0.05)
     workspace_max_m: tuple[float, ...] = (0.9, 0.9, 1.2)
     table_z_m: float = 0.0                    # table top in the base frame
-    ee_table_margin_m: float = 0.005          # end effector below table + margin -> STOP
+    ee_table_margin_m: float = 0.005          # lowest finger point below table + margin -> STOP
     self_slow_distance_m: float = 0.03
     self_stop_distance_m: float = 0.005
     env_slow_distance_m: float = 0.04
@@ -66,14 +67,31 @@ class SupervisorConfig:
                 raise ValueError(f"SupervisorConfig.{name} must be > 0")
         if not 0 < self.hold_decel_fraction <= 1 or not 0 < self.stop_decel_fraction <= 1:
             raise ValueError("decel fractions must be in (0, 1]")
-        if len(self.workspace_min_m) != 3 or len(self.workspace_max_m) != 3 or any(
+        n = len(self.workspace_min_m)
+        if n == 0 or n % 3 or len(self.workspace_max_m) != n or any(
                 a >= b for a, b in zip(self.workspace_min_m, self.workspace_max_m)):
-            raise ValueError("workspace_min_m/max_m need 3 values each with min < max")
+            raise ValueError("workspace_min_m/max_m need 3 values (or 3 per arm) each, min < max")
         if self.self_stop_distance_m >= self.self_slow_distance_m or \
                 self.env_stop_distance_m >= self.env_slow_distance_m:
             raise ValueError("stop distances must be smaller than slow-down distances")
         if self.jump_hold_ratio <= 1 or self.effort_hold_ratio < 1 or self.measured_vel_stop_ratio < 1:
             raise ValueError("hold/stop ratios must be >= 1")
+
+
+def workspace_boxes(cfg: SupervisorConfig, n_arms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-arm workspace boxes ``(n_arms, 3)`` min and max from the flat config lists.
+
+    Raises:
+        ValueError: neither 3 nor ``3 * n_arms`` values.
+    """
+    lo = np.asarray(cfg.workspace_min_m, float).reshape(-1, 3)
+    hi = np.asarray(cfg.workspace_max_m, float).reshape(-1, 3)
+    if len(lo) == 1:
+        lo, hi = np.repeat(lo, n_arms, 0), np.repeat(hi, n_arms, 0)
+    if len(lo) != n_arms:
+        raise ValueError(f"workspace_min_m/max_m: {len(lo) * 3} values for {n_arms} arms "
+                         f"(need 3 or {3 * n_arms})")
+    return lo, hi
 
 
 def dof_limits(robot, cfg: SupervisorConfig) -> DofLimits:

@@ -498,19 +498,21 @@ def _c(w):
     _with(w, lambda now, st, names, q, tau: (st, names, q, np.where(np.arange(len(tau)) == 1, np.inf, tau)))
 
 
+GEOFENCE_CASES = {"geofence_exit_holds"}
+SELF_COLLISION_CASES = {"self_collision_stops"}
 GEOMETRIC = {"geofence_exit_holds", "table_plane_stops", "self_collision_stops"}
 
 
 def _violates(w: World, name: str, q: np.ndarray) -> bool:
     s, c = w.sup, w.sup.cfg
     qa, qg = q[s._arm_idx], q[s._grip_idx]
-    p = s.geometry.ee_position(qa, qg)
-    if name == "geofence_exit_holds":
-        return bool(np.any(p < c.workspace_min_m) or np.any(p > c.workspace_max_m))
+    table, box, _, _ = s.geofence_excess(q)
+    if name in GEOFENCE_CASES:
+        return bool(box.any())
     d = s.geometry.distances(qa, qg)
-    if name == "self_collision_stops":
+    if name in SELF_COLLISION_CASES:
         return d.self_min_m < c.self_stop_distance_m
-    return d.env_min_m < c.env_stop_distance_m or p[2] < c.table_z_m + c.ee_table_margin_m
+    return d.env_min_m < c.env_stop_distance_m or bool(table.any())
 
 
 def _since_crossing(w: World, name: str, k_detect: int, window: int = 60) -> int:

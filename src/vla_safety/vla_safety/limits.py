@@ -118,8 +118,13 @@ def stream_derivatives(q_new: np.ndarray, q_prev: np.ndarray, v_prev: np.ndarray
 
 def limit_step(q_des: np.ndarray, q_prev: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarray,
                lim: DofLimits, period_s: float, vel_scale: float = 1.0,
-               pos_margin: float | np.ndarray = 0.0):
+               pos_margin: float | np.ndarray = 0.0, v_ff: np.ndarray | None = None):
     """Move a position stream one period towards ``q_des`` within every motion limit.
+
+    With ``v_ff`` (the command stream's own velocity) the desired velocity is ``v_ff`` plus a
+    correction that closes the remaining error no faster than it can be braked at ``acc_max``
+    (``sqrt(2 a |e|)``), so a stream that fell behind (jerk band, slow-down) catches up without
+    overshooting the command; without it the step aims at ``q_des`` in one period.
 
     The step's velocity is clipped per DoF into bands, in priority order: (hard) the velocity
     limit and the acceleration band around ``v_prev``; (soft) the braking room before
@@ -135,6 +140,7 @@ def limit_step(q_des: np.ndarray, q_prev: np.ndarray, v_prev: np.ndarray, a_prev
         period_s: control period (> 0).
         vel_scale: 0..1 factor on the velocity limit (slow-down zones, degraded mode).
         pos_margin: distance kept from the hard position limits.
+        v_ff: command stream velocity (finite) or None.
     Returns:
         ``(q, v, a, scale)``: the limited step and the achieved fraction of the desired
         displacement (1.0 = not clipped, min over DoF; used for status ``velocity_scale``).
@@ -149,7 +155,12 @@ def limit_step(q_des: np.ndarray, q_prev: np.ndarray, v_prev: np.ndarray, a_prev
     lo_q = lim.pos_min + pos_margin
     hi_q = lim.pos_max - pos_margin
     q_des = np.clip(q_des, lo_q, hi_q)
-    v_des = (q_des - q_prev) / dt
+    if v_ff is None:
+        v_des = (q_des - q_prev) / dt
+    else:
+        e = q_des - (q_prev + v_ff * dt)
+        ae = np.abs(e)
+        v_des = v_ff + np.sign(e) * np.minimum(ae / dt, np.sqrt(2.0 * lim.acc_max * ae))
     # hard band: acceleration around v_prev and the velocity limit (never empty: |v_prev| <= vmax)
     lo = np.maximum(v_prev - lim.acc_max * dt, -lim.vel_max)
     hi = np.minimum(v_prev + lim.acc_max * dt, lim.vel_max)

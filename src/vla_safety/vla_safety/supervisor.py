@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vla_safety.collision import Distances, RobotGeometry
-from vla_safety.config import SupervisorConfig, dof_limits
+from vla_safety.config import SupervisorConfig, dof_limits, workspace_boxes
 from vla_safety.limits import (all_finite, brake_step, limit_effort, limit_step, position_excess,
                                ratio_over, stop_time_bound_s)
 from vla_safety.state_machine import LATCHED, MOVING, Severity, State, StateMachine
@@ -96,6 +96,9 @@ class Supervisor:
         self._arm_idx = np.flatnonzero(~self.is_gripper)
         self._grip_idx = np.flatnonzero(self.is_gripper)
         self.geometry = geometry if cfg.geometry_enabled else None
+        self._arm_names = tuple(a.name for a in robot.arms)
+        if self.geometry is not None:
+            self._box_lo, self._box_hi = workspace_boxes(cfg, self.geometry.n_ee)
         if self.effort_mask.any():
             k, d = np.asarray(cfg.hold_stiffness, float), np.asarray(cfg.hold_damping, float)
             n_eff = int(self.effort_mask.sum())
@@ -310,7 +313,11 @@ class Supervisor:
                 self._fault(now_s, "EFFORT_LIMIT", Severity.HOLD, f"effort {r:.2f}x the limit")
                 self.counters.rejected += 1
                 return None
-        return self._advance(now_s, q_cmd, tau_cmd)
+        v_ff = None
+        if prev_q is not None and state != State.READY:
+            v_ff = (q_cmd - prev_q) / max(self.dt, stamp_s - prev_stamp)
+            v_ff = np.where(np.abs(v_ff) <= self.lim.vel_max, v_ff, 0.0)  # a jump: no feed-forward
+        return self._advance(now_s, q_cmd, tau_cmd, v_ff)
 
     def _validate(self, now_s, stamp_s, names, position, effort):
         q = self._by_name(names, position, "position")
@@ -390,14 +397,15 @@ class Supervisor:
             return self.dt
         return float(max(gap, 0.0))
 
-    def _advance(self, now_s: float, q_cmd: np.ndarray, tau_cmd: np.ndarray) -> GateOutput | None:
+    def _advance(self, now_s: float, q_cmd: np.ndarray, tau_cmd: np.ndarray,
+                 v_ff: np.ndarray | None = None) -> GateOutput | None:
         s = self.stream
         dt = self._period(now_s)
         if dt < 1e-6 * self.dt:
             self.counters.extra["same_time"] = self.counters.extra.get("same_time", 0) + 1
             return None  # a second command at the same clock time: the first one stands
         scale = min(self._scale, self._collision_scale)
-        q, v, a, frac = limit_step(q_cmd, s.q, s.v, s.a, self.lim, dt, scale, self.margin)
+        q, v, a, frac = limit_step(q_cmd, s.q, s.v, s.a, self.lim, dt, scale, self.margin, v_ff)
         tau, r_eff = (limit_effort(tau_cmd, s.tau, self.lim, dt) if self.effort_mask.any()
                       else (np.zeros(self.n), 0.0))
         tau = np.where(self.effort_mask, tau, 0.0)
@@ -410,32 +418,39 @@ class Supervisor:
         self.counters.forwarded += 1
         return self._emit(q, v, a, tau, now_s)
 
-    def _geofence_excess(self, q: np.ndarray) -> tuple[float, float, np.ndarray]:
-        """How far the end effector is below the table plane (+ margin) and outside the box."""
-        p = self.geometry.ee_position(q[self._arm_idx], q[self._grip_idx])
-        lo, hi = np.asarray(self.cfg.workspace_min_m), np.asarray(self.cfg.workspace_max_m)
-        table = max(0.0, self.cfg.table_z_m + self.cfg.ee_table_margin_m - float(p[2]))
-        box = float(np.max(np.maximum(np.maximum(lo - p, p - hi), 0.0)))
-        return table, box, p
+    def geofence_excess(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per arm: how far its lowest finger point is below the table plane + margin, how far its
+        end effector is outside its workspace box (m, 0 = inside), the end-effector positions and
+        the lowest finger heights."""
+        ee, low = self.geometry.fence_points(q[self._arm_idx], q[self._grip_idx])
+        table = np.maximum(0.0, self.cfg.table_z_m + self.cfg.ee_table_margin_m - low)
+        box = np.max(np.maximum(np.maximum(self._box_lo - ee, ee - self._box_hi), 0.0), axis=1)
+        return table, box, ee, low
 
     def _geofence(self, now_s: float, q: np.ndarray) -> bool:
-        """True (and a fault) when ``q`` takes the end effector further below the table plane or
-        further out of the workspace box than the last output did. Moving back in, or standing
-        still, is allowed so that a stream braked to a stop just outside can be recovered after
-        a reset."""
+        """True (and a fault) when ``q`` takes an arm's finger tips further below the table plane
+        or its end effector further out of its workspace box than the last output did. Moving
+        back in, or standing still, is allowed so that a stream braked to a stop just outside can
+        be recovered after a reset."""
         if self.geometry is None:
             return False
-        table, box, p = self._geofence_excess(q)
-        if table == 0.0 and box == 0.0:
+        table, box, p, low = self.geofence_excess(q)
+        if not table.any() and not box.any():
             return False
-        t0, b0, _ = self._geofence_excess(self.stream.q)
-        if table > t0 + 1e-9:
+        t0, b0, _, _ = self.geofence_excess(self.stream.q)
+        worse = table > t0 + 1e-9
+        if worse.any():
+            a = int(np.argmax(worse))
             self._fault(now_s, "TABLE_PLANE", Severity.STOP,
-                        f"end effector z {p[2]:.3f} below table {self.cfg.table_z_m:.3f} + margin")
+                        f"{self._arm_names[a]} finger tips z {low[a]:.4f} below table "
+                        f"{self.cfg.table_z_m:.3f} + {self.cfg.ee_table_margin_m} m")
             return True
-        if box > b0 + 1e-9:
+        worse = box > b0 + 1e-9
+        if worse.any():
+            a = int(np.argmax(worse))
             self._fault(now_s, "GEOFENCE", Severity.HOLD,
-                        f"end effector {np.round(p, 3).tolist()} outside the workspace box")
+                        f"{self._arm_names[a]} end effector {np.round(p[a], 3).tolist()} outside "
+                        f"its workspace box")
             return True
         return False
 
