@@ -55,6 +55,9 @@ class ReplayResult:
     min_env_m: float = np.inf
     min_env_pair: str = ""
     min_tip_z_m: np.ndarray | None = None
+    cmd_min_tip_z_m: np.ndarray | None = None   # of the controller stream itself, whole episode
+    max_dev: float = 0.0          # max |gate output - controller command| while RUNNING (rad or m)
+    dev_over_1e3: int = 0         # commands whose output differs from it by more than 1e-3
     reasons: list = field(default_factory=list)
     ee_min_m: np.ndarray | None = None
     ee_max_m: np.ndarray | None = None
@@ -150,6 +153,13 @@ def replay(robot_cfg, cfg: SupervisorConfig, geometry, ep: Episode) -> ReplayRes
         x, v = limited_step(x, v, x_d, feedforward_velocity(x_d, x_d_prev, dt, v_max), dt, v_max, a_max)
         x_d_prev = x_d
         out = sup.on_command(now, now, names, x)
+        if sup.geometry is not None:
+            low_c = sup.geometry.fence_points(x[sup._arm_idx], x[sup._grip_idx])[1]
+            r.cmd_min_tip_z_m = low_c if r.cmd_min_tip_z_m is None else np.minimum(r.cmd_min_tip_z_m, low_c)
+        if out is not None and sup.state == State.RUNNING:
+            dev = float(np.max(np.abs(out.position - x)))
+            r.max_dev = max(r.max_dev, dev)
+            r.dev_over_1e3 += int(dev > 1e-3)
         sup.tick(now)
         if out is not None and sup.geometry is not None and sup.state == State.RUNNING:
             _, _, ee, low = sup.geofence_excess(out.position)
@@ -178,14 +188,20 @@ def run(robot: str, episodes: int = 3, seed_start: int = 0, tasks=None, cfg_over
     return [replay(robot_cfg, cfg, geometry, e) for e in eps]
 
 
+def _fmt(a) -> str:
+    return "-" if a is None else str(np.round(a, 4).tolist())
+
+
 def summary(results: list[ReplayResult], arm_names) -> str:
-    lines = ["| task | seed | expert ok | states | clamped cmds / total | slow-zone checks | "
-             "min self (pair) | min env (pair) | lowest finger z per arm |", "|" + "---|" * 9]
+    lines = ["| task | seed | expert ok | states | clamped cmds / total | cmds off by > 1e-3 | "
+             "max deviation | slow-zone checks | min self (pair) | min env (pair) | lowest finger z "
+             "per arm (gated) | lowest finger z per arm (controller stream) |", "|" + "---|" * 12]
     for r in results:
         lines.append(f"| {r.task} | {r.seed} | {r.expert_success} | {'>'.join(r.states_seen)} | "
-                     f"{r.clamped}/{r.commands} | {r.slow_zone_checks}/{r.collision_checks} | "
+                     f"{r.clamped}/{r.commands} | {r.dev_over_1e3} | {r.max_dev:.4f} | "
+                     f"{r.slow_zone_checks}/{r.collision_checks} | "
                      f"{r.min_self_m:.4f} ({r.min_self_pair}) | {r.min_env_m:.4f} ({r.min_env_pair}) | "
-                     f"{np.round(r.min_tip_z_m, 4).tolist() if r.min_tip_z_m is not None else '-'} |")
+                     f"{_fmt(r.min_tip_z_m)} | {_fmt(r.cmd_min_tip_z_m)} |")
     for r in results:
         if r.reasons:
             lines.append(f"\n{r.task} seed {r.seed}: {'; '.join(r.reasons)}")

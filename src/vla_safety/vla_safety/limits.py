@@ -116,15 +116,19 @@ def stream_derivatives(q_new: np.ndarray, q_prev: np.ndarray, v_prev: np.ndarray
     return v, a, j
 
 
+CATCH_UP_RAMPS = 4.0
+
+
 def limit_step(q_des: np.ndarray, q_prev: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarray,
                lim: DofLimits, period_s: float, vel_scale: float = 1.0,
                pos_margin: float | np.ndarray = 0.0, v_ff: np.ndarray | None = None):
     """Move a position stream one period towards ``q_des`` within every motion limit.
 
     With ``v_ff`` (the command stream's own velocity) the desired velocity is ``v_ff`` plus a
-    correction that closes the remaining error no faster than it can be braked at ``acc_max``
-    (``sqrt(2 a |e|)``), so a stream that fell behind (jerk band, slow-down) catches up without
-    overshooting the command; without it the step aims at ``q_des`` in one period.
+    correction ``e / tau`` (``tau`` = ``CATCH_UP_RAMPS`` acceleration ramp times ``acc/jerk``),
+    capped at what can be braked at ``acc_max`` (``sqrt(2 a |e|)``), so a stream that fell
+    behind (jerk band, slow-down) settles onto the command without overshooting or oscillating
+    around it; without it the step aims at ``q_des`` in one period.
 
     The step's velocity is clipped per DoF into bands, in priority order: (hard) the velocity
     limit and the acceleration band around ``v_prev``; (soft) the braking room before
@@ -158,9 +162,12 @@ def limit_step(q_des: np.ndarray, q_prev: np.ndarray, v_prev: np.ndarray, a_prev
     if v_ff is None:
         v_des = (q_des - q_prev) / dt
     else:
+        # first-order catch-up, slower than the jerk-limited acceleration ramp (acc/jerk) so the
+        # stream settles onto the command instead of oscillating around it
+        tau = np.maximum(CATCH_UP_RAMPS * lim.acc_max / lim.jerk_max, 2.0 * dt)
         e = q_des - (q_prev + v_ff * dt)
         ae = np.abs(e)
-        v_des = v_ff + np.sign(e) * np.minimum(ae / dt, np.sqrt(2.0 * lim.acc_max * ae))
+        v_des = v_ff + np.sign(e) * np.minimum(ae / tau, np.sqrt(2.0 * lim.acc_max * ae))
     # hard band: acceleration around v_prev and the velocity limit (never empty: |v_prev| <= vmax)
     lo = np.maximum(v_prev - lim.acc_max * dt, -lim.vel_max)
     hi = np.minimum(v_prev + lim.acc_max * dt, lim.vel_max)
