@@ -28,15 +28,39 @@ MATRIX_CFG = dict(control_period_s=0.002, watched_nodes=("vla_controller",), hea
 _GEOMETRY = {}
 
 
-def matrix_config(mode: str = "sim", **over) -> SupervisorConfig:
-    return SupervisorConfig(**{**MATRIX_CFG, **over})
+def matrix_config(mode: str = "sim", robot: str = "franka", **over) -> SupervisorConfig:
+    """Matrix thresholds: Franka's matrix boxes; ALOHA's geometric thresholds from its params file."""
+    base = dict(MATRIX_CFG)
+    if robot == "aloha":
+        base.update(ALOHA_GEOMETRY_CFG)
+    return SupervisorConfig(**{**base, **over})
 
 
-def franka_geometry(robot):
-    if "franka" not in _GEOMETRY:
+ALOHA_GEOMETRY_CFG = {}
+try:  # the deployed ALOHA geometric thresholds (config/aloha_sim.yaml), so the matrix tests them
+    from vla_safety.expert_replay import params_config as _pc
+    _a = _pc("aloha")
+    ALOHA_GEOMETRY_CFG = {k: getattr(_a, k) for k in (
+        "workspace_min_m", "workspace_max_m", "table_z_m", "ee_table_margin_m", "self_stop_distance_m",
+        "self_slow_distance_m", "env_stop_distance_m", "env_slow_distance_m", "geometry_enabled")}
+except (OSError, KeyError, ValueError):  # no config dir: the ALOHA cases fail loudly later
+    pass
+
+
+def robot_geometry(robot):
+    if robot.robot not in _GEOMETRY:
         from vla_safety.collision import build_geometry
-        _GEOMETRY["franka"] = build_geometry(robot)
-    return _GEOMETRY["franka"]
+        _GEOMETRY[robot.robot] = build_geometry(robot)
+    return _GEOMETRY[robot.robot]
+
+
+franka_geometry = robot_geometry
+
+
+def home_q(robot, grip_m: float = 0.04) -> np.ndarray:
+    """Command-order home: each arm's home joints then its gripper at ``grip_m``."""
+    return np.concatenate([np.append(a.home_rad, grip_m) if a.gripper is not None else a.home_rad
+                           for a in robot.arms])
 
 
 @dataclass
@@ -55,6 +79,7 @@ class World:
     nominal: Callable | None = None      # now -> q target
     log: list = field(default_factory=list)
     codes: set = field(default_factory=set)
+    reasons: dict = field(default_factory=dict)   # first reason seen per fault code
     q_meas: np.ndarray | None = None
     v_meas: np.ndarray | None = None
 
@@ -115,6 +140,8 @@ class World:
                 self.v_meas = np.zeros_like(self.q_meas)
             self.log.append((self.k, None, None, s.state))
             self.codes.update(s.faults)
+            for c, f in s.faults.items():
+                self.reasons.setdefault(c, getattr(f, "reason", ""))
             self.k += 1
 
     def run_s(self, seconds: float) -> None:
@@ -127,14 +154,20 @@ class World:
         return None
 
 
+ALOHA_SHAPE = (0.3, 0.2, 0.2, 0.3, 0.3, 0.3, 0.0) * 2
+
+
 def make_world(mode: str = "sim", cfg_over: dict | None = None, amp: float = 0.25,
-               freq_hz: float = 0.5, shape=(1.0, 0.3, 0.5, 0.4, 1.0, 0.5, 1.0, 0.0)) -> World:
+               freq_hz: float = 0.5, shape=(1.0, 0.3, 0.5, 0.4, 1.0, 0.5, 1.0, 0.0),
+               robot: str = "franka") -> World:
     from vla_common.config import load_robot_config
-    robot = load_robot_config("franka", mode)
-    cfg = matrix_config(mode, **(cfg_over or {}))
-    sup = Supervisor(robot, cfg, franka_geometry(robot) if cfg.geometry_enabled else None)
-    home = np.append(np.asarray(robot.home_rad), 0.04)
-    w = World(sup, robot)
+    rc = load_robot_config(robot, mode)
+    cfg = matrix_config(mode, robot, **(cfg_over or {}))
+    sup = Supervisor(rc, cfg, robot_geometry(rc) if cfg.geometry_enabled else None)
+    home = home_q(rc)
+    if robot == "aloha":
+        shape = ALOHA_SHAPE
+    w = World(sup, rc)
     w.q_meas, w.v_meas = home.copy(), np.zeros(len(home))
     t0 = w.now
     shape = np.asarray(shape, dtype=float)
@@ -166,7 +199,7 @@ class CaseResult:
     level: str = "core"
 
 
-def check_sequence(samples: list, w: World) -> tuple[bool, str]:
+def check_sequence(samples: list, w: World, mask: np.ndarray | None = None) -> tuple[bool, str]:
     """Limit check of node-level messages ``(arrival step, q)`` in arrival order. The outputs
     carry no stamp and the limiter works over the node's own clock, so the time between two
     messages is only known to one period: position must be within limits and each step within
@@ -174,6 +207,8 @@ def check_sequence(samples: list, w: World) -> tuple[bool, str]:
     level, where time is exact (same limiter code)."""
     s, dt = w.sup, w.sup.dt
     lim, pm = s.lim, ~s.effort_mask
+    if mask is not None:
+        pm = pm & mask
     worst = {"pos": 0.0, "vel": 0.0}
     for (k0, p0), (k1, p1) in zip(samples, samples[1:]):
         p0, p1 = p0[pm], p1[pm]
@@ -194,8 +229,10 @@ def check_outputs(w: World, since: int = 0) -> tuple[bool, str]:
     controller held the last target) the derivative history restarts from rest, as the
     supervisor's does.
     """
-    if getattr(w, "sequence", None) is not None:
-        return check_sequence(w.sequence, w)
+    if getattr(w, "sequences", None) is not None:
+        checks = [check_sequence(seq, w, w.sequence_masks[t]) for t, seq in w.sequences.items()]
+        bad = [f"{t}: {d}" for (ok, d), t in zip(checks, w.sequences) if not ok]
+        return (not bad, "; ".join(bad) or "ok")
     s, dt = w.sup, w.sup.dt
     lim = s.lim
     pm, em = ~s.effort_mask, s.effort_mask
@@ -498,9 +535,72 @@ def _c(w):
     _with(w, lambda now, st, names, q, tau: (st, names, q, np.where(np.arange(len(tau)) == 1, np.inf, tau)))
 
 
-GEOFENCE_CASES = {"geofence_exit_holds"}
-SELF_COLLISION_CASES = {"self_collision_stops"}
-GEOMETRIC = {"geofence_exit_holds", "table_plane_stops", "self_collision_stops"}
+# ---- ALOHA (two arms; the arm-arm distance matters most: they share the workspace)
+ROBOT_OF: dict[str, str] = {}
+CASE_EXTRA: dict[str, tuple[str, Callable]] = {}   # name -> (what, world -> bool), also asserted
+
+
+def aloha_case(name: str, check: str, expect: str, extra: tuple[str, Callable] | None = None):
+    ROBOT_OF[name] = "aloha"
+    if extra is not None:
+        CASE_EXTRA[name] = extra
+    return case(name, check, expect)
+
+
+def _arm_arm(reason: str) -> bool:
+    """A SELF_COLLISION reason naming one left and one right geometry ('left_x/right_y ...')."""
+    pair = reason.split(" ")[0].split("/")
+    return len(pair) == 2 and {p.split("_")[0] for p in pair} == {"left", "right"}
+
+
+def _ramp_to(w, targets: dict, duration_s: float):
+    """Command the named joints from where the nominal stream is to ``targets`` over
+    ``duration_s`` (smoothstep), the others follow the nominal stream."""
+    idx = {n: w.sup.names.index(n) for n in targets}
+    t0 = w.now
+    q0 = w.nominal(t0)
+
+    def f(now, stamp, names, q, tau):
+        s = min(1.0, (now - t0) / duration_s)
+        s = s * s * (3 - 2 * s)
+        q = q.copy()
+        for n, i in idx.items():
+            q[i] = q0[i] + s * (targets[n] - q0[i])
+        return stamp, names, q, tau
+    _with(w, f)
+
+
+@aloha_case("aloha_arms_approach_slow_then_stop", "arm-arm distance", "STOPPED",
+            ("slow zone, then a stop on a left/right pair", lambda w: "COLLISION_SLOW_ZONE" in w.codes
+             and _arm_arm(w.reasons.get("SELF_COLLISION", ""))))
+def _c(w):
+    _ramp_to(w, {"left_shoulder": 0.3, "left_elbow": -0.3, "right_shoulder": 0.3,
+                 "right_elbow": -0.3}, 1.5)  # both arms stretch into the middle of the table
+    w.run_s(2.0)
+
+
+@aloha_case("aloha_left_geofence_exit_holds", "workspace box (left arm)", "HOLD")
+def _c(w):
+    _ramp_to(w, {"left_waist": 1.4}, 1.0)   # left hand swings towards the back edge (+y)
+    w.run_s(1.2)
+
+
+@aloha_case("aloha_right_geofence_exit_holds", "workspace box (right arm)", "HOLD")
+def _c(w):
+    _ramp_to(w, {"right_waist": -1.4}, 1.0)
+    w.run_s(1.2)
+
+
+@aloha_case("aloha_table_plane_stops", "table plane (finger tips)", "STOPPED")
+def _c(w):
+    _ramp_to(w, {"right_shoulder": 0.9}, 1.0)   # right hand dives onto the table
+    w.run_s(1.2)
+
+
+GEOFENCE_CASES = {"geofence_exit_holds", "aloha_left_geofence_exit_holds",
+                  "aloha_right_geofence_exit_holds"}
+SELF_COLLISION_CASES = {"self_collision_stops", "aloha_arms_approach_slow_then_stop"}
+GEOMETRIC = GEOFENCE_CASES | SELF_COLLISION_CASES | {"table_plane_stops", "aloha_table_plane_stops"}
 
 
 def _violates(w: World, name: str, q: np.ndarray) -> bool:
@@ -537,7 +637,9 @@ def bound_periods(w: World, expect: str, name: str) -> int:
            "heartbeat_missing_holds": c.heartbeat_timeout_s,
            "latent_stale_degrades_then_holds": c.latent_timeout_s + c.latent_grace_s + c.slowdown_s,
            "latent_returns_in_grace_resumes": c.latent_timeout_s,
-           "table_plane_stops": c.collision_period_s, "self_collision_stops": c.collision_period_s}
+           "table_plane_stops": c.collision_period_s, "self_collision_stops": c.collision_period_s,
+           "aloha_arms_approach_slow_then_stop": c.collision_period_s,
+           "aloha_table_plane_stops": c.collision_period_s}
     extra = {"heartbeat_missing_holds": 50 * dt, "action_stale_holds": 2 * dt,
              "jump_and_joint_states_loss_stops": 3 * dt,
              "latent_stale_degrades_then_holds": 25 * dt, "latent_returns_in_grace_resumes": 25 * dt}
@@ -551,11 +653,12 @@ def run_case(name: str, make: Callable = None, level: str = "core") -> CaseResul
     check, expect, fn = CASES[name]
     mode = "sim_effort" if name in EFFORT_CASES else "sim"
     fast = name in FAST_CASES
+    robot = ROBOT_OF.get(name, "franka")
     if fast:  # wrist joints near their speed limit (J5 peak ~2.4 of 2.61 rad/s)
         w = make(mode, amp=1.3, freq_hz=0.6, shape=(0.05, 0.05, 0.05, 0.2, 1.0, 0.3, 1.0, 0.0))
         w.run_s(0.62)
     else:
-        w = make(mode)
+        w = make(mode, **({"robot": robot} if robot != "franka" else {}))
     k0 = w.k
     fn(w)
     target = {"HOLD": {State.HOLD}, "STOPPED": {State.STOPPED}, "ESTOP": {State.ESTOP},
@@ -605,6 +708,11 @@ def run_case(name: str, make: Callable = None, level: str = "core") -> CaseResul
             ok &= w.sup.counters.clamped > 0
     within2, detail2 = check_outputs(w)
     ok &= within2
+    if name in CASE_EXTRA:
+        what, pred = CASE_EXTRA[name]
+        if not pred(w):
+            ok = False
+            detail2 = f"{detail2}; missing: {what}"
     return CaseResult(name, check, expect, st.name, codes, detect, bound, standstill,
                       sum(1 for _, p, _, _ in w.log if p is not None), within and within2,
                       detail if not within else detail2, reset_needed, recovered, bool(ok), level)

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import rclpy
@@ -36,7 +37,8 @@ NODE_PERIOD_S = 0.01   # coarser than the core matrix: fewer DDS round trips per
 NODE_CASES = ("velocity_over_limit_clamped", "command_jump_holds", "nan_position_holds",
               "unknown_joint_name_holds", "out_of_order_stamp_holds", "command_stale_holds",
               "joint_states_stale_stops", "heartbeat_missing_holds", "estop_estops",
-              "estop_service_estops", "estop_held_refuses_reset")
+              "estop_service_estops", "estop_held_refuses_reset",
+              "aloha_arms_approach_slow_then_stop", "aloha_left_geofence_exit_holds")
 
 
 def node_cfg_overrides() -> dict:
@@ -59,19 +61,21 @@ def _param_args(cfg, path: Path) -> list[str]:
     keys = ("control_period_s", "workspace_min_m", "workspace_max_m", "watched_nodes",
             "heartbeat_timeout_s", "command_timeout_s", "joint_states_timeout_s",
             "action_timeout_s", "latent_timeout_s", "latent_grace_s", "slowdown_s",
-            "future_tolerance_s", "pos_margin_rad", "geometry_enabled", "table_z_m")
+            "future_tolerance_s", "pos_margin_rad", "geometry_enabled", "table_z_m",
+            "ee_table_margin_m", "self_stop_distance_m", "self_slow_distance_m",
+            "env_stop_distance_m", "env_slow_distance_m")
     return ["--params-file", str(override_params_file(path, **{k: getattr(cfg, k) for k in keys}))]
 
 
 class Graph:
     """One safety node process plus an in-process rclpy node that plays every other party."""
 
-    def __init__(self, mode: str = "sim", log_path: Path | None = None):
+    def __init__(self, mode: str = "sim", log_path: Path | None = None, robot: str = "franka"):
         self.domain = claim_domain_id()
-        self.robot = load_robot_config("franka", mode)
+        self.robot = load_robot_config(robot, mode)
         self.topics = load_topics()
-        self.cfg = fm.matrix_config(mode, **node_cfg_overrides())
-        params = find_config_dir() / f"franka_{'sim' if mode.startswith('sim') else mode}.yaml"
+        self.cfg = fm.matrix_config(mode, robot, **node_cfg_overrides())
+        params = find_config_dir() / f"{robot}_{'sim' if mode.startswith('sim') else mode}.yaml"
         cmd = [sys.executable, "-m", "vla_safety.safety_node", "--ros-args", "-r",
                "__node:=vla_safety", "--params-file", str(params), "-p", f"mode:={mode}",
                *_param_args(self.cfg, Path(tempfile.mkdtemp(prefix="vla_safety_")) / "matrix.yaml")]
@@ -115,16 +119,16 @@ class Graph:
     def _on_out(self, topic, msg):
         self.latest[topic] = list(msg.data)
         self.fresh.add(topic)
-        if topic == self.outs[0].topic and self.world is not None:
-            # every arm message in arrival order (the gripper stays within its own limits)
+        if self.world is not None and topic in self.world.sequences:
+            # every message of every output in arrival order, checked on that output's DoFs
             q = self.world.q_meas.copy() if self.world.q_meas is not None else None
             if q is not None:
-                q[self.arm_idx] = msg.data
-                self.world.sequence.append((self.k, q))
+                q[self.out_idx[topic]] = msg.data
+                self.world.sequences[topic].append((self.k, q))
 
     def _on_status(self, msg):
         self.statuses.append((stamp_to_s(msg.header.stamp), State(msg.state),
-                              [f.code for f in msg.active_faults]))
+                              {f.code: SimpleNamespace(reason=f.reason) for f in msg.active_faults}))
         self.reasons.append(msg.last_transition_reason)
 
     def spin(self, wall_s: float) -> None:
@@ -169,9 +173,12 @@ class NodeSupervisorProxy:
 
     def __init__(self, g: Graph, world: "NodeWorld"):
         self.g, self.w = g, world
-        local = Supervisor(g.robot, g.cfg, None)  # limits and bounds only; never gates anything
+        # limits, bounds and geometry queries only; never gates anything
+        geo = fm.robot_geometry(g.robot) if g.cfg.geometry_enabled else None
+        local = Supervisor(g.robot, g.cfg, geo)
         self.names, self.n, self.lim, self.cfg = local.names, local.n, local.lim, g.cfg
-        self.dt, self.effort_mask, self.geometry = local.dt, local.effort_mask, None
+        self.dt, self.effort_mask, self.geometry = local.dt, local.effort_mask, local.geometry
+        self.geofence_excess = local.geofence_excess
         self._arm_idx, self._grip_idx = local._arm_idx, local._grip_idx
         self.stop_bound_s = local.stop_bound_s
         self.stream = None
@@ -183,7 +190,7 @@ class NodeSupervisorProxy:
 
     @property
     def faults(self) -> dict:
-        return {c: None for c in (self.g.statuses[-1][2] if self.g.statuses else [])}
+        return dict(self.g.statuses[-1][2]) if self.g.statuses else {}
 
     def estop(self, now_s: float, reason: str, active: bool = True) -> None:
         if active and "service" in reason:
@@ -256,7 +263,10 @@ class NodeWorld(fm.World):
             else:
                 self.v_meas = np.zeros_like(self.q_meas)
             self.log.append((self.k, None, None, self.sup.state))
-            self.codes.update(self.sup.faults)
+            faults = self.sup.faults
+            self.codes.update(faults)
+            for c, f in faults.items():
+                self.reasons.setdefault(c, f.reason)
             self.k += 1
             g.k = self.k
             g.timeouts += int(expect and not got)
@@ -274,15 +284,21 @@ _GRAPH: Graph | None = None
 
 
 def make_node_world(mode: str = "sim", cfg_over=None, amp: float = 0.25, freq_hz: float = 0.5,
-                    shape=(1.0, 0.3, 0.5, 0.4, 1.0, 0.5, 1.0, 0.0)) -> NodeWorld:
+                    shape=(1.0, 0.3, 0.5, 0.4, 1.0, 0.5, 1.0, 0.0), robot: str = "franka") -> NodeWorld:
     """A fresh world on the shared graph: the node is reset (or e-stopped then reset) first."""
     g = _GRAPH
+    if g.robot.robot != robot:
+        raise RuntimeError(f"node graph runs {g.robot.robot}, case needs {robot}")
+    if robot == "aloha":
+        shape = fm.ALOHA_SHAPE
     w = NodeWorld(None, g.robot)
     w.graph = g
     w.sup = NodeSupervisorProxy(g, w)
-    g.world, w.sequence = None, []
-    g.arm_idx = [w.sup.names.index(j) for j in g.outs[0].joints]
-    home = np.append(np.asarray(g.robot.home_rad), 0.04)
+    g.world = None
+    g.out_idx = {o.topic: [w.sup.names.index(j) for j in o.joints] for o in g.outs}
+    w.sequences = {o.topic: [] for o in g.outs}
+    w.sequence_masks = {t: np.isin(np.arange(w.sup.n), idx) for t, idx in g.out_idx.items()}
+    home = fm.home_q(g.robot)
     w.k = g.k  # later cases continue the clock (no jump: joint states would go stale)
     start = home if g.q_last is None else g.q_last
     w.q_meas, w.v_meas = start.copy(), np.zeros(len(home))
@@ -322,13 +338,18 @@ def make_node_world(mode: str = "sim", cfg_over=None, amp: float = 0.25, freq_hz
 
 
 def run_node_cases(names=NODE_CASES, log_path: Path | None = None) -> list[fm.CaseResult]:
-    """All ``names`` in one graph session (one node process)."""
+    """All ``names``, one graph session (one node process) per robot, in order."""
     global _GRAPH
-    _GRAPH = Graph("sim", log_path)
-    try:
-        _GRAPH.wait_for(lambda: _GRAPH.pub_cmd.get_subscription_count() > 0 and
-                        _GRAPH.cli_reset.service_is_ready(), 30.0)
-        return [fm.run_case(n, make=make_node_world, level="node") for n in names]
-    finally:
-        _GRAPH.close()
-        _GRAPH = None
+    results = []
+    for robot in dict.fromkeys(fm.ROBOT_OF.get(n, "franka") for n in names):
+        log = None if log_path is None else Path(log_path).with_name(f"{Path(log_path).stem}_{robot}.log")
+        _GRAPH = Graph("sim", log, robot)
+        try:
+            _GRAPH.wait_for(lambda: _GRAPH.pub_cmd.get_subscription_count() > 0 and
+                            _GRAPH.cli_reset.service_is_ready(), 30.0)
+            results += [fm.run_case(n, make=make_node_world, level="node") for n in names
+                        if fm.ROBOT_OF.get(n, "franka") == robot]
+        finally:
+            _GRAPH.close()
+            _GRAPH = None
+    return results

@@ -1,0 +1,71 @@
+"""Per-arm workspace boxes, the finger-tip table plane, and the limiter's catch-up (no overshoot)."""
+import numpy as np
+import pytest
+
+from vla_common.config import load_robot_config
+from vla_safety import fault_matrix as fm
+from vla_safety.config import SupervisorConfig, dof_limits, workspace_boxes
+from vla_safety.limits import limit_step
+
+
+@pytest.mark.parametrize("lo,hi,n,ok", [((0, 0, 0), (1, 1, 1), 2, True),
+                                        ((0, 0, 0, 1, 1, 1), (1, 1, 1, 2, 2, 2), 2, True),
+                                        ((0, 0, 0, 1, 1, 1), (1, 1, 1, 2, 2, 2), 1, False),
+                                        ((0, 0, 0, 1, 1, 1), (1, 1, 1, 2, 2, 2), 3, False)])
+def test_workspace_boxes_one_for_all_or_one_per_arm(lo, hi, n, ok):
+    cfg = SupervisorConfig(workspace_min_m=lo, workspace_max_m=hi)
+    if not ok:
+        with pytest.raises(ValueError):
+            workspace_boxes(cfg, n)
+        return
+    blo, bhi = workspace_boxes(cfg, n)
+    assert blo.shape == (n, 3) and np.all(blo < bhi)
+
+
+@pytest.mark.parametrize("bad", [dict(workspace_min_m=(0, 0, 0, 0), workspace_max_m=(1, 1, 1, 1)),
+                                 dict(workspace_min_m=(), workspace_max_m=()),
+                                 dict(workspace_min_m=(0, 0, 0, 2, 0, 0), workspace_max_m=(1, 1, 1, 1, 1, 1))])
+def test_bad_workspace_lists_are_rejected(bad):
+    with pytest.raises(ValueError):
+        SupervisorConfig(**bad)
+
+
+def test_right_arm_leaving_its_box_holds_and_names_the_arm():
+    w = fm.make_world(robot="aloha")
+    fm._ramp_to(w, {"right_waist": -1.4}, 1.0)
+    w.run_s(1.2)
+    assert w.sup.state.name == "HOLD" and w.reasons["GEOFENCE"].startswith("right ")
+
+
+def test_table_plane_uses_the_finger_tips_not_the_tcp():
+    w = fm.make_world()
+    s = w.sup
+    q = s.stream.q.copy()
+    table, _, ee, low = s.geofence_excess(q)
+    assert low[0] < ee[0][2]  # the finger tips are below the TCP when the hand points down
+    # a plane between the tips and the TCP: the tips are under it, the TCP is not
+    s.cfg = fm.matrix_config(table_z_m=float((low[0] + ee[0][2]) / 2), ee_table_margin_m=0.0)
+    table, _, _, _ = s.geofence_excess(q)
+    assert table[0] > 0.0
+
+
+def _track(lim, v_ff: bool):
+    n, dt = len(lim.names), 0.002
+    mid = (lim.pos_min + lim.pos_max) / 2
+    q, v, a = mid.copy(), np.zeros(n), np.zeros(n)
+    speed = 0.2 * lim.vel_max
+    gap = 0.1 * (lim.pos_max - lim.pos_min) / 10   # the stream starts this far behind
+    over = np.zeros(n)
+    for k in range(200):
+        cmd = mid + gap + speed * k * dt
+        q, v, a, _ = limit_step(cmd, q, v, a, lim, dt, v_ff=speed if v_ff else None)
+        over = np.maximum(over, q - cmd)
+    return over, np.abs(q - cmd)
+
+
+def test_catch_up_settles_onto_a_moving_command_with_less_overshoot_than_one_step_aim():
+    lim = dof_limits(load_robot_config("aloha", "sim"), SupervisorConfig())
+    over_ff, err_ff = _track(lim, True)
+    over_aim, _ = _track(lim, False)
+    assert np.all(err_ff < 1e-4)                     # settled onto the command
+    assert np.all(over_ff <= 0.25 * over_aim + 1e-9)  # and overshot far less on the way
