@@ -61,7 +61,7 @@ def shape_points(shape) -> np.ndarray:
         h = np.asarray(shape.halfSide, float)
         return np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * h
     if hasattr(shape, "points") and hasattr(shape, "num_points"):
-        return np.array([np.asarray(shape.points(i)) for i in range(shape.num_points)], float)
+        return np.asarray(shape.points(), float).reshape(-1, 3)
     if hasattr(shape, "vertices"):
         return np.array([np.asarray(v) for v in shape.vertices()], float)
     raise ModelUnavailable(f"no vertex set for a {type(shape).__name__}")
