@@ -16,9 +16,8 @@ class SimNodeConfig:
     camera_width_px / camera_height_px / camera_rate_hz: one value for every camera, or one per
         camera in the robot config's ``cameras`` order.
     stamp_epoch: "zero": published stamps and /clock start at 0 (for ``use_sim_time`` stacks);
-        "wall": they are offset by the wall-clock time at start, so a real-time sim stamps like a
-        robot driver on the system clock and wall-clock nodes can run against it (when the sim
-        falls behind real time its stamps age, as a lagging driver's would).
+        "wall": they are the system time at which each state was taken, as a robot driver's are,
+        so wall-clock nodes can run against a real-time sim (/clock then carries that time too).
     """
     heartbeat_period_s: float = 0.5
     real_time_factor: float = 1.0

@@ -44,8 +44,10 @@ class SimNode(StackNode):
     def __init__(self, **kwargs):
         super().__init__("vla_sim", **kwargs)
         self.cfg = declare_config(self, SimNodeConfig)
-        # published stamps = sim time + this offset (stamp_epoch "wall": set at the first step)
-        self._stamp_offset_s = 0.0
+        # stamp_epoch "wall": stamps are the system time at which a state was taken, as a robot
+        # driver's are (a sim slower than real time then shows as aging data, never as a clock
+        # that drifts away from the nodes' wall clock)
+        self._wall_stamps = self.cfg.stamp_epoch == "wall"
         self.env = make_env(self.robot, self.cfg.command_timeout_s, self.cfg.model_path or None)
         task = self.cfg.task or next(iter(self.env.tasks))
         self.env.reset(task, self.cfg.seed, self.cfg.instruction_split)
@@ -140,8 +142,6 @@ class SimNode(StackNode):
         # first frame with the first physics step, then every period after it
         sched = CameraSchedule({c: s[2] for c, s in self.cams.items()}, self.env.time_s + self.env.dt_s)
         k = 0
-        if self.cfg.stamp_epoch == "wall":  # sim time t is published as wall time at its step
-            self._stamp_offset_s = time.time() - (self.env.time_s + self.env.dt_s)
         try:
             while self._running and self.context.ok():
                 self.env.step(1)
@@ -173,7 +173,7 @@ class SimNode(StackNode):
             raise
 
     def _publish_state(self, t: float) -> None:
-        stamp = s_to_stamp(t + self._stamp_offset_s)
+        stamp = s_to_stamp(time.time() if self._wall_stamps else t)
         self._clock_pub.publish(Clock(clock=stamp))
         js = self._js
         js.header.stamp = stamp
@@ -198,7 +198,7 @@ class SimNode(StackNode):
                 if not due:
                     continue
                 with self.env.lock:  # one consistent physics state for every due camera
-                    t = self.env.time_s
+                    t = time.time() if self._wall_stamps else self.env.time_s
                     qpos = self.env.data.qpos.copy()
                     version = self.env.model_version
                     mstate = model_state(self.env.model) if worker is not None else None
@@ -206,7 +206,7 @@ class SimNode(StackNode):
                     imgs = worker.render(qpos, version, mstate, [(c, *self.cams[c][:2]) for c in due])
                 else:
                     imgs = [self.env.render(c, *self.cams[c][:2]) for c in due]
-                stamp = s_to_stamp(t + self._stamp_offset_s)
+                stamp = s_to_stamp(t)
                 for c, rgb in zip(due, imgs):
                     h, w = rgb.shape[:2]
                     img = Image(height=h, width=w, encoding="rgb8", is_bigendian=0, step=w * 3,
