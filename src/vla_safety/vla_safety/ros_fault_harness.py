@@ -215,6 +215,9 @@ class NodeWorld(fm.World):
         g = self.graph
         for _ in range(n):
             now = self.now
+            # cleared before the clock: in a latched state the node's tick answers the clock
+            # itself (often within the spin below), and that output belongs to this step
+            g.fresh.clear()
             g.pub_clock.publish(Clock(clock=s_to_stamp(now)))
             g.spin(0.002)  # let the node take the clock first (commands are stamped with it)
             if self.heart_alive and self.k % 10 == 0:
@@ -233,7 +236,6 @@ class NodeWorld(fm.World):
                 m = JointState(name=list(names), position=[float(x) for x in q])
                 m.header.stamp = s_to_stamp(now)
                 g.pub_js.publish(m)
-            g.fresh.clear()
             if self.cmd_alive:
                 cmd = (self.cmd_fn or (lambda w, t, d: d(t)))(self, now, self.default_cmd)
                 if cmd is not None:
