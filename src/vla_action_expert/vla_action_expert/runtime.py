@@ -147,9 +147,14 @@ class ActionExpertRuntime:
         return self.policy.predict_action_chunk(obs, guide=req.guide)
 
     def commit(self, req: InferenceRequest, chunk: np.ndarray, now_s: float,
-               wall_s: float) -> TimedChunk:
-        """Hand a finished chunk to the executor; ``now_s`` = when it became available."""
-        tc = TimedChunk(chunk, req.start_s, self.policy.config.step_period_s, req.sequence)
+               wall_s: float, start_s: float | None = None) -> TimedChunk:
+        """Hand a finished chunk to the executor; ``now_s`` = when it became available.
+
+        Row 0 is meant for ``start_s`` (default: the request time ``req.start_s``; the
+        synchronous baseline passes ``now_s``: its chunk starts when the call returns).
+        """
+        start = req.start_s if start_s is None else start_s
+        tc = TimedChunk(chunk, start, self.policy.config.step_period_s, req.sequence)
         with self._lock:
             self.executor.record_delay(now_s - req.start_s)
             self.executor.add_chunk(tc, now_s)

@@ -11,10 +11,14 @@ controller and safety nodes (the ROS evaluation covers those).
 
 Modes: ``async`` (the dual system: S2 and S1 at their own rates, S1 reuses the newest latent) and
 ``sync`` (the baseline of public VLA stacks: one blocking call runs S2 then S1 on the newest
-observation, the arm holds during the call, the chunk then executes open loop to its end).
+observation, the arm holds during the call, the chunk then executes open loop to its end with
+naive switching). Sync runs ``vla_action_expert.sync_cycle.SyncCycle``, the class the action
+expert node runs with ``inline_planner`` in the ROS graph; here the call's result becomes
+available after its measured (or fixed) delay in sim time.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -118,6 +122,7 @@ class InprocStack:
         """
         from vla_action_expert.executor import ExecutorConfig
         from vla_action_expert.runtime import ActionExpertRuntime
+        from vla_action_expert.sync_cycle import SyncCycle
         from vla_planner.planner_core import PlannerCore, PlannerNodeConfig
 
         env = self.env
@@ -129,7 +134,12 @@ class InprocStack:
         ok, msg, _ = pcore.set_instruction(text)
         if not ok:
             raise ValueError(f"instruction {text!r} {msg}")
-        rt = ActionExpertRuntime(self.policy, self.executor_config or ExecutorConfig())
+        ecfg = self.executor_config or ExecutorConfig()
+        if cfg.mode == "sync":  # the baseline executes whole chunks: naive switching, no RTC guide
+            ecfg = dataclasses.replace(ecfg, strategy="naive")
+        rt = ActionExpertRuntime(self.policy, ecfg)
+        sync = SyncCycle(rt, pcore) if cfg.mode == "sync" else None
+        sync_pending = None  # (available_at, SyncCall): the call returns after its delay
         params = env.task_params
         target = params.get("target")
         h0 = self._cube_heights()
@@ -146,8 +156,6 @@ class InprocStack:
         qs = []
         success_at = None
         lifted_wrong: set[str] = set()
-        sync_busy_until = -1.0
-        sync_chunk_end = -1.0
         k = 0
         while True:
             t = env.time_s - t0
@@ -186,29 +194,18 @@ class InprocStack:
                     rt.commit(req, chunk, now, wall)
                     n_chunks += 1
             else:  # sync: one blocking S2+S1 call when the current chunk has run out
-                if now + 1e-9 >= sync_chunk_end and now + 1e-9 >= sync_busy_until:
-                    w0 = time.perf_counter()
-                    res = pcore.step(now)
-                    w1 = time.perf_counter()
-                    if res.latent is not None:
-                        rt.on_latent(res.latent, res.stamp_s)
-                        n_latents += 1
-                        req, _why = rt.prepare(now)
-                        if req is not None:
-                            chunk = rt.run(req)
-                            w2 = time.perf_counter()
-                            s2_ms.append((w1 - w0) * 1e3)
-                            s1_ms.append((w2 - w1) * 1e3)
-                            dt = sum(cfg.fixed_delays_s) if cfg.fixed_delays_s else w2 - w0
-                            # the chunk starts when the call returns; the arm holds meanwhile
-                            pending_chunk.append((now + dt, req, chunk, w2 - w1))
-                            sync_busy_until = now + dt
-                            sync_chunk_end = now + dt + self.policy.config.chunk_duration_s
-                while pending_chunk and pending_chunk[0][0] <= now + 1e-9:
-                    _, req, chunk, wall = pending_chunk.pop(0)
-                    from vla_action_expert.executor import TimedChunk
-                    tc = TimedChunk(chunk, now, self.policy.config.step_period_s, req.sequence)
-                    rt.executor.add_chunk(tc, now)
+                if sync.request(now):
+                    call = sync.call(now)
+                    n_latents += call.planner.latent is not None
+                    if call.chunk is not None:
+                        s2_ms.append(call.s2_wall_s * 1e3)
+                        s1_ms.append(call.s1_wall_s * 1e3)
+                        dt = sum(cfg.fixed_delays_s) if cfg.fixed_delays_s else call.wall_s
+                        # the chunk starts when the call returns; the arm holds meanwhile
+                        sync_pending = (now + dt, call)
+                if sync_pending is not None and sync_pending[0] <= now + 1e-9:
+                    sync.commit(sync_pending[1], now)
+                    sync_pending = None
                     n_chunks += 1
             out = rt.stream(now)
             if out is not None:
