@@ -248,3 +248,31 @@ def test_missing_checkpoint_without_random_init_exits_with_clear_error(tmp_path)
         _stop(proc)
     out = (tmp_path / "planner.log").read_text()
     assert rc == 2 and "checkpoint directory not found" in out and "Traceback" not in out
+
+
+def test_passive_planner_keeps_the_instruction_service_and_publishes_no_latents(tmp_path):
+    """Synchronous baseline: the action expert computes the latents; this node must not."""
+    domain = claim_domain_id()
+    proc = _start(tmp_path, domain, allow_random_init=True, passive=True)
+    d = Driver(domain)
+    try:
+        t_end = time.monotonic() + 90
+        while not d.cli.service_is_ready():
+            assert proc.poll() is None, (tmp_path / "planner.log").read_text()
+            assert time.monotonic() < t_end, "planner did not come up"
+            d.spin(0.1)
+        r = d.call("pick up the red cube")
+        assert r.success and r.instruction_id == 1
+        d.instr_pub.publish(d.String(data="open the drawer"))
+        d.run(1.5)  # images and /clock as for an active planner
+        assert d.latents == [] and proc.poll() is None
+        assert d.node.get_publishers_info_by_topic("/vla/latent") == []
+        assert d.node.get_subscriptions_info_by_topic("/camera/scene/image_raw") == []
+        assert d.call("   ").success is False
+        keys = {kv.key: kv.value for kv in d.diags[-1].values}
+        assert keys["passive"] == "True" and keys["latents"] == "0"
+        assert keys["instruction_id"] == "2" and d.diags[-1].level == b"\x00"
+    finally:
+        d.close()
+        _stop(proc)
+    assert proc.returncode == 0, (tmp_path / "planner.log").read_text()[-3000:]

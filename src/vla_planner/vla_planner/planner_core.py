@@ -31,6 +31,10 @@ class PlannerNodeConfig:
     skip_repeated_frames: bool = True  # no new latent from the same images and instruction
     max_instruction_chars: int = 2000
     heartbeat_period_s: float = 0.5
+    # Synchronous baseline: the action expert runs System 2 inline (its `inline_planner`) and
+    # publishes the latents; this node then only keeps the instruction topic and service up
+    # and publishes no latents (no camera subscriptions, no inference).
+    passive: bool = False
 
     def __post_init__(self):
         for name in ("rate_hz", "heartbeat_period_s"):
