@@ -6,7 +6,7 @@ import pytest
 from vla_action_expert.configuration import CheckpointError
 from vla_action_expert.init_checkpoint import main as init_main, random_init_policy
 from vla_action_expert.node_config import (ActionExpertNodeConfig, default_checkpoint_dir,
-                                           load_policy)
+                                           load_inline_planner, load_policy)
 from vla_common.config import find_config_dir, load_robot_config
 
 
@@ -67,3 +67,30 @@ def test_stream_rate_defaults_per_robot():
     c = ActionExpertNodeConfig()
     assert c.stream_rate_for("franka") == 200.0 and c.stream_rate_for("aloha") == 50.0
     assert ActionExpertNodeConfig(stream_rate_hz=100.0).stream_rate_for("aloha") == 100.0
+
+
+def test_inline_planner_forces_naive_execution_and_still_validates_the_strategy():
+    c = ActionExpertNodeConfig(inline_planner=True, execution_strategy="rtc")
+    assert c.strategy == "naive" and c.executor_config().strategy == "naive"
+    assert ActionExpertNodeConfig().executor_config().strategy == "rtc"
+    with pytest.raises(ValueError):
+        ActionExpertNodeConfig(inline_planner=True, execution_strategy="fast")
+
+
+def test_inline_planner_resolves_like_the_planner_node(franka, tmp_path):
+    from vla_planner.planner_core import default_checkpoint_dir as planner_dir
+    cfg = ActionExpertNodeConfig(inline_planner=True, planner_checkpoint_dir=str(tmp_path / "none"))
+    with pytest.raises(ValueError, match="allow_random_init"):
+        load_inline_planner(cfg, franka, find_config_dir())
+    core, src = load_inline_planner(
+        ActionExpertNodeConfig(inline_planner=True, allow_random_init=True,
+                               planner_checkpoint_dir=str(tmp_path / "none")),
+        franka, find_config_dir())
+    assert src.startswith("RANDOM INIT") and core.backbone.latent_dim == 128
+    assert tuple(core.backbone.cameras) == tuple(franka.cameras)
+    assert core.cfg.skip_repeated_frames and core.state_names == tuple(franka.command_names)
+    shipped = planner_dir("franka", None)
+    if (shipped / "model.safetensors").is_file():  # the default: models/<robot>/planner
+        core, src = load_inline_planner(ActionExpertNodeConfig(inline_planner=True), franka,
+                                        find_config_dir())
+        assert src == f"checkpoint {shipped}"

@@ -4,6 +4,12 @@ Inference runs on its own thread (``TriggeredWorker``), triggered at ``inference
 stream (its own wall-clock thread, or a timer under sim time) only reads the executor, so it
 never waits for the model or for System 2. The ROS executor is single-threaded and only does
 short callbacks.
+
+``inline_planner`` (the synchronous baseline): the node also holds System 2 (a planner core fed
+from the camera and instruction topics) and does not subscribe to latents; when the current
+chunk has run out (checked at every stream tick) the inference thread runs one blocking
+``SyncCycle`` call (planner step, then the chunk on that latent), publishes the latent and
+starts the chunk at the call's return; naive switching; the arm holds during the call.
 """
 from __future__ import annotations
 
@@ -16,8 +22,9 @@ import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from sensor_msgs.msg import Image, JointState
 
-from vla_action_expert.node_config import ActionExpertNodeConfig, load_policy
+from vla_action_expert.node_config import ActionExpertNodeConfig, load_inline_planner, load_policy
 from vla_action_expert.runtime import ActionExpertRuntime, NO_LATENT_HOLD, STREAMING
+from vla_action_expert.sync_cycle import SyncCycle
 from vla_common.config import find_config_dir
 from vla_common.ros_node_base import OK, WARN, StackNode, run_node
 from vla_common.ros_params import declare_config
@@ -25,6 +32,7 @@ from vla_common.ros_qos import SENSOR, STREAM
 from vla_common.ros_time import s_to_stamp, stamp_to_s
 from vla_common.worker import TriggeredWorker
 from vla_interfaces.msg import ActionChunk, ActionStep, Latent
+from vla_planner.ros_planner_io import PlannerInputs, latent_msg
 
 WARMUP_CALLS = 3  # model calls before the timers start (allocator / first-call overhead)
 # The model's forward pass is many small torch ops with Python in between; with the default 5 ms
@@ -44,6 +52,15 @@ class ActionExpertNode(StackNode):
         self.rt = ActionExpertRuntime(policy, cfg.executor_config(), cfg.runtime_config())
         self.names = list(policy.config.action_names)
         pc = policy.config
+        self.sync: SyncCycle | None = None
+        if cfg.inline_planner:
+            core, psrc = load_inline_planner(cfg, self.robot, find_config_dir(self.config_dir))
+            (log.warning if psrc.startswith("RANDOM") else log.info)(f"inline planner: {psrc}")
+            self.sync = SyncCycle(self.rt, core)
+            log.info(f"SYNCHRONOUS BASELINE (inline_planner): System 2 + System 1 in one blocking "
+                     f"call per chunk, next call when the chunk has run out; executor strategy "
+                     f"naive (execution_strategy '{cfg.execution_strategy}' and "
+                     f"inference_rate_hz ignored)")
         self._warm_up(policy)
         self.stream_rate_hz = cfg.stream_rate_for(self.robot.robot)
         self._why_not = "starting"
@@ -54,8 +71,13 @@ class ActionExpertNode(StackNode):
         io_group = MutuallyExclusiveCallbackGroup()
         self.action_pub = self.create_publisher(ActionStep, self.topics.action, STREAM)
         self.chunk_pub = self.create_publisher(ActionChunk, self.topics.action_chunk, STREAM)
-        self.create_subscription(Latent, self.topics.latent, self._on_latent, STREAM,
-                                 callback_group=io_group)
+        self.planner_inputs: PlannerInputs | None = None
+        if self.sync is None:
+            self.create_subscription(Latent, self.topics.latent, self._on_latent, STREAM,
+                                     callback_group=io_group)
+        else:  # System 2 inline: its inputs here, its latents published for recorders/safety
+            self.planner_inputs = PlannerInputs(self, self.sync.planner, io_group)
+            self.latent_pub = self.create_publisher(Latent, self.topics.latent, STREAM)
         self.create_subscription(JointState, self.robot.interfaces.joint_states, self._on_js,
                                  SENSOR, callback_group=io_group)
         if pc.wrist_image_size:
@@ -65,9 +87,11 @@ class ActionExpertNode(StackNode):
                                  f"{sorted(self.robot.interfaces.cameras)}")
             self.create_subscription(Image, prefix + "/image_raw", self._on_image, SENSOR,
                                      callback_group=io_group)
-        self._infer_worker = TriggeredWorker(self._infer, "action_inference", self._on_infer_error)
-        self.create_timer(1.0 / cfg.inference_rate_hz, self._infer_worker.trigger,
-                          callback_group=infer_group)
+        job = self._infer if self.sync is None else self._sync_call
+        self._infer_worker = TriggeredWorker(job, "action_inference", self._on_infer_error)
+        if self.sync is None:  # sync: the stream tick triggers a call when the chunk ran out
+            self.create_timer(1.0 / cfg.inference_rate_hz, self._infer_worker.trigger,
+                              callback_group=infer_group)
         self._stop = threading.Event()
         self._stream_thread = None
         sim_time = self.get_parameter("use_sim_time").value
@@ -82,7 +106,7 @@ class ActionExpertNode(StackNode):
         self.create_timer(cfg.heartbeat_period_s, self._heartbeat, callback_group=io_group)
         log.info(f"streaming {len(self.names)} DoF on {self.topics.action} at "
                  f"{self.stream_rate_hz:g} Hz, chunks H={pc.horizon} x {pc.step_period_s:g} s, "
-                 f"K={policy.num_inference_steps}, strategy {cfg.execution_strategy}")
+                 f"K={policy.num_inference_steps}, strategy {cfg.strategy}")
 
     def _warm_up(self, policy) -> None:
         obs = {"latent": np.zeros(policy.config.latent_dim), "latent_age_s": 0.0,
@@ -107,6 +131,8 @@ class ActionExpertNode(StackNode):
         err = self.rt.on_joint_state(msg.name, msg.position, self._now())
         if err:
             self.get_logger().error(f"rejected joint state: {err}", throttle_duration_sec=2.0)
+        if self.planner_inputs is not None and self.sync.planner.needs_proprio:
+            self.planner_inputs.on_joint_state(msg)
 
     def _on_image(self, msg: Image) -> None:
         if msg.encoding != "rgb8" or len(msg.data) != msg.height * msg.width * 3:
@@ -131,7 +157,25 @@ class ActionExpertNode(StackNode):
             return
         wall = time.perf_counter() - t0
         avail_s = self._now()  # recorded as available_time so a re-run commits at the same time
-        tc = self.rt.commit(req, chunk, avail_s, wall)
+        self._publish_chunk(req, self.rt.commit(req, chunk, avail_s, wall), wall, avail_s)
+
+    def _sync_call(self) -> None:
+        """Synchronous baseline: one blocking planner + expert call (after ``sync.request``)."""
+        call = self.sync.call(self._now())
+        if call.planner.latent is not None:
+            self.latent_pub.publish(latent_msg(call.planner, self.sync.planner.backbone.model_id))
+        if call.chunk is None:
+            self._why_not = call.reason
+            if call.reason.startswith("rejected"):
+                self.get_logger().error(call.reason, throttle_duration_sec=2.0)
+            return
+        self._why_not = ""
+        avail_s = self._now()  # the chunk starts now: the call has returned
+        self._publish_chunk(call.request, self.sync.commit(call, avail_s), call.s1_wall_s, avail_s)
+
+    def _publish_chunk(self, req, tc, wall: float, avail_s: float) -> None:
+        """header.stamp = request time (the state's time); chunk_start_time = row 0's time
+        (the same in the dual system; the call's return in the synchronous baseline)."""
         self._chunks += 1
         m = ActionChunk(action_names=self.names, horizon=tc.horizon,
                         action_dim=tc.actions.shape[1],
@@ -178,6 +222,8 @@ class ActionExpertNode(StackNode):
                        chunk_sequence=out.chunk_sequence, step_index=out.step_index)
         m.header.stamp = s_to_stamp(now)
         self.action_pub.publish(m)
+        if self.sync is not None and self.sync.request(now):
+            self._infer_worker.trigger()  # the chunk has run out: the next blocking call
 
     def _heartbeat(self) -> None:
         rt = self.rt
@@ -189,7 +235,7 @@ class ActionExpertNode(StackNode):
         if mode == NO_LATENT_HOLD:
             msg = f"holding the first joint state: {self._why_not}"
         self.publish_diagnostics(level, msg, {
-            "mode": mode, "strategy": self.cfg.execution_strategy,
+            "mode": mode, "strategy": self.cfg.strategy, "inline_planner": self.sync is not None,
             "inference_p50_ms": f"{inf.percentile(50) * 1e3:.3f}",
             "inference_p99_ms": f"{inf.percentile(99) * 1e3:.3f}",
             "stream_rate_hz": f"{rt.stream_rate.rate_hz():.2f}",
@@ -197,7 +243,16 @@ class ActionExpertNode(StackNode):
             "delay_estimate_ms": f"{rt.executor.delay_estimate_s() * 1e3:.2f}",
             "latent_age_s": f"{rt.latent_age_s(self._now()):.3f}",
             "chunks": self._chunks, "overrun_cycles": self._infer_worker.coalesced,
-            **{f"rejected_{k}": v for k, v in rt.rejected.items()}})
+            **{f"rejected_{k}": v for k, v in rt.rejected.items()}, **self._sync_stats()})
+
+    def _sync_stats(self) -> dict[str, object]:
+        if self.sync is None:
+            return {}
+        st = self.sync.planner.stats()
+        return {"sync_calls": self.sync.calls, "sync_latents": self.sync.latents,
+                "planner_compute_p50_ms": st["compute_p50_ms"],
+                "planner_last_reason": st["last_reason"], "instruction_id": st["instruction_id"],
+                "bad_images": self.planner_inputs.bad_images}
 
 
 def main(args=None) -> int:

@@ -34,6 +34,15 @@ class ActionExpertNodeConfig:
     wrist_camera: str = "wrist"       # camera used when the checkpoint takes a wrist image
     stream_thread: bool = True        # wall clock: stream from a dedicated thread (sim time: timer)
     heartbeat_period_s: float = 0.5
+    # Synchronous baseline (issue #8): System 2 runs inside this node and one blocking call per
+    # chunk runs the planner step and then System 1 on that latent (sync_cycle.SyncCycle). The
+    # node then subscribes to the cameras and the instruction instead of the latent topic,
+    # publishes the latents it computes, and executes every chunk to its end with NAIVE
+    # switching (execution_strategy is ignored: no RTC guide, no ensembling) before the next
+    # call; the arm holds during a call. inference_rate_hz is not used (the end of the chunk
+    # triggers the next call). Set vla_planner's `passive` so it publishes no latents.
+    inline_planner: bool = False
+    planner_checkpoint_dir: str = ""  # inline planner; empty: <repo>/models/<robot>/planner
 
     def __post_init__(self):
         if self.stream_rate_hz < 0 or not (self.inference_rate_hz > 0):
@@ -46,8 +55,14 @@ class ActionExpertNodeConfig:
     def stream_rate_for(self, robot: str) -> float:
         return self.stream_rate_hz or ROBOT_STREAM_RATE_HZ.get(robot, 200.0)
 
+    @property
+    def strategy(self) -> str:
+        """The executor strategy in effect: ``naive`` in the synchronous baseline."""
+        return "naive" if self.inline_planner else self.execution_strategy
+
     def executor_config(self) -> ExecutorConfig:
-        return ExecutorConfig(strategy=self.execution_strategy, interpolation=self.interpolation,
+        ExecutorConfig(strategy=self.execution_strategy)  # validates the parameter in any mode
+        return ExecutorConfig(strategy=self.strategy, interpolation=self.interpolation,
                               ensemble_decay=self.ensemble_decay,
                               warmup_inferences=self.warmup_inferences,
                               delay_percentile=self.delay_percentile)
@@ -91,3 +106,30 @@ def load_policy(cfg: ActionExpertNodeConfig, robot, config_dir: Path) -> tuple[A
     if cfg.seed >= 0:
         pol.seed = cfg.seed
     return pol, src
+
+
+def load_inline_planner(cfg: ActionExpertNodeConfig, robot, config_dir):
+    """The planner core the synchronous baseline runs in this node (``inline_planner``).
+
+    The checkpoint resolves as in the planner node (``planner_checkpoint_dir``, empty:
+    ``<repo>/models/<robot>/planner``); the planner's frame matching, image age and
+    repeated-frame rules are its defaults (``PlannerNodeConfig``), with this node's
+    ``latent_dim``, ``allow_random_init`` and ``random_init_seed``.
+
+    Returns:
+        (PlannerCore, description of the source).
+    Raises:
+        CheckpointError (vla_planner's, a ValueError): missing or incompatible checkpoint.
+    """
+    from vla_planner.backbone import load_backbone  # noqa: PLC0415 - only in the sync baseline
+    from vla_planner.planner_core import PlannerCore, PlannerNodeConfig
+    from vla_planner.planner_core import default_checkpoint_dir as planner_default_dir
+
+    d = (Path(cfg.planner_checkpoint_dir) if cfg.planner_checkpoint_dir
+         else planner_default_dir(robot.robot, config_dir))
+    pcfg = PlannerNodeConfig(latent_dim=cfg.latent_dim, allow_random_init=cfg.allow_random_init,
+                             seed=cfg.random_init_seed, torch_threads=cfg.torch_threads)
+    bb = load_backbone(d, robot.cameras, latent_dim=pcfg.latent_dim, robot=robot.robot,
+                       allow_random_init=pcfg.allow_random_init, seed=pcfg.seed)
+    src = f"checkpoint {d}" if d.exists() else f"RANDOM INIT (seed {pcfg.seed}): {d} not found"
+    return PlannerCore(bb, pcfg, robot.command_names), src
