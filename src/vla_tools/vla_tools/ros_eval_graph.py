@@ -26,8 +26,10 @@ from vla_common.ros_qos import LATCHED, SENSOR, STREAM
 from vla_tools.training_rollout import jerk_rms
 
 OK_SAFETY_STATES = ("INIT", "READY", "RUNNING")
-# Parameters that select the synchronous baseline in the action expert node (see docs/TRAINING.md).
-SYNC_PARAMS = {"vla_action_expert": {"inline_planner": True}}
+# Parameters that select the synchronous baseline (see docs/TRAINING.md): the action expert runs
+# System 2 inline (one blocking S2 + S1 call per chunk, naive execution) and publishes the
+# latents; the planner node keeps the instruction service but publishes none.
+SYNC_PARAMS = {"vla_action_expert": {"inline_planner": True}, "vla_planner": {"passive": True}}
 
 
 class EvalMonitor(Node):
