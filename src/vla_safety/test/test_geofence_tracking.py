@@ -69,3 +69,37 @@ def test_catch_up_settles_onto_a_moving_command_with_less_overshoot_than_one_ste
     over_aim, _ = _track(lim, False)
     assert np.all(err_ff < 1e-4)                     # settled onto the command
     assert np.all(over_ff <= 0.25 * over_aim + 1e-9)  # and overshot far less on the way
+
+
+@pytest.mark.parametrize("robot", ["franka", "aloha"])
+def test_tip_height_gradient_matches_finite_differences(robot):
+    w = fm.make_world(robot=robot)
+    s, geo = w.sup, w.sup.geometry
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        q = s.stream.q + rng.uniform(-0.3, 0.3, s.n) * ~s.is_gripper
+        qa, qg = q[s._arm_idx], q[s._grip_idx]
+        low, grad = geo.tip_height_gradient(qa, qg)
+        assert np.allclose(low, geo.fence_points(qa, qg)[1])
+        eps = 1e-6
+        for j in range(len(qa)):
+            d = qa.copy()
+            d[j] += eps
+            fd = (geo.fence_points(d, qg)[1] - low) / eps
+            assert np.allclose(fd, grad[:, j], atol=1e-5)
+
+
+def test_command_slightly_below_the_table_is_held_on_the_wall_deeper_one_is_not():
+    w = fm.make_world()
+    s = w.sup
+    q = s.stream.q.copy()
+    _, _, _, low = s.geofence_excess(q)
+    plane = float(low[0]) + 0.01     # the tips are 10 mm below this plane (+ margin 0)
+    s.cfg = fm.matrix_config(table_z_m=plane, ee_table_margin_m=0.0, table_wall_depth_m=0.03)
+    held = s._table_wall(w.now, q)
+    _, _, _, low_held = s.geofence_excess(held)
+    assert low_held[0] >= plane - 1e-9 and "TABLE_WALL" in s.faults
+    assert np.array_equal(held[s._grip_idx], q[s._grip_idx])  # only arm joints move
+    s.cfg = fm.matrix_config(table_z_m=float(low[0]) + 0.05, ee_table_margin_m=0.0,
+                             table_wall_depth_m=0.03)
+    assert np.array_equal(s._table_wall(w.now, q), q)  # 50 mm deep: not a contact, unchanged

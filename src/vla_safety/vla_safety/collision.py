@@ -150,14 +150,51 @@ class RobotGeometry:
             geometry (m, base frame; ``+inf`` for an arm without tip geometry).
         """
         q = self._set(q_arm, widths)
-        self._pin.framesForwardKinematics(self.model, self.data, q)
-        ee = np.array([self.data.oMf[f].translation for f in self._ee])
+        pin = self._pin
+        pin.forwardKinematics(self.model, self.data, q)  # joints only: the frames we need below
+        ee = np.array([pin.updateFramePlacement(self.model, self.data, f).translation
+                       for f in self._ee])
         low = np.full(len(self._tips), np.inf)
         for a, items in enumerate(self._tips):
             for jid, pts in items:
                 M = self.data.oMi[jid]
                 low[a] = min(low[a], float(np.min(pts @ M.rotation[2] + M.translation[2])))
         return ee, low
+
+    def tip_height_gradient(self, q_arm: np.ndarray, widths: np.ndarray = ()
+                            ) -> tuple[np.ndarray, np.ndarray]:
+        """Lowest finger-tip height per arm and its gradient over the arm joints.
+
+        Args:
+            q_arm: arm joint positions in command order.
+            widths: gripper commands, one per gripper.
+        Returns:
+            ``(n_arms,)`` lowest z (m; ``+inf`` without tip geometry) and ``(n_arms, n_arm)``
+            d(lowest z)/d(q_arm), command order (zero for another arm's joints). The gradient is
+            that of the vertex that is lowest at ``q_arm`` (piecewise: another vertex may take
+            over after a step).
+        """
+        pin = self._pin
+        q = self._set(q_arm, widths)
+        pin.computeJointJacobians(self.model, self.data, q)  # also the joint placements
+        low = np.full(len(self._tips), np.inf)
+        grad = np.zeros((len(self._tips), self.n_arm))
+        for a, items in enumerate(self._tips):
+            best = None
+            for jid, pts in items:
+                M = self.data.oMi[jid]
+                z = pts @ M.rotation[2] + M.translation[2]
+                i = int(np.argmin(z))
+                if z[i] < low[a]:
+                    low[a], best = float(z[i]), (jid, M.rotation @ pts[i])
+            if best is None:
+                continue
+            jid, r = best  # lowest point relative to its joint origin, world axes
+            J = pin.getJointJacobian(self.model, self.data, jid, pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
+            # point velocity z = v_z + (w x r)_z = v_z + w_x r_y - w_y r_x
+            row = J[2] + r[1] * J[3] - r[0] * J[4]
+            grad[a] = row[self._arm_v]
+        return low, grad
 
     def ee_position(self, q_arm: np.ndarray, widths: np.ndarray = ()) -> np.ndarray:
         """First arm's end-effector frame origin in the base frame (m), ``(3,)``."""

@@ -43,6 +43,10 @@ class SupervisorConfig:
     workspace_max_m: tuple[float, ...] = (0.9, 0.9, 1.2)
     table_z_m: float = 0.0                    # table top in the base frame
     ee_table_margin_m: float = 0.005          # lowest finger point below table + margin -> STOP
+    # virtual wall: a command whose finger tips are at most this far below table + margin is
+    # projected back onto that plane (arm joints only; WARN TABLE_WALL, counted as clamped);
+    # deeper commands are not projected and STOP (TABLE_PLANE). 0 = no wall, every one STOPs.
+    table_wall_depth_m: float = 0.03
     self_slow_distance_m: float = 0.03
     self_stop_distance_m: float = 0.005
     env_slow_distance_m: float = 0.04
@@ -65,6 +69,8 @@ class SupervisorConfig:
                      "slowdown_s", "status_period_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"SupervisorConfig.{name} must be > 0")
+        if self.table_wall_depth_m < 0:
+            raise ValueError("SupervisorConfig.table_wall_depth_m must be >= 0")
         if not 0 < self.hold_decel_fraction <= 1 or not 0 < self.stop_decel_fraction <= 1:
             raise ValueError("decel fractions must be in (0, 1]")
         n = len(self.workspace_min_m)

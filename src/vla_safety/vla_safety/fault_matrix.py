@@ -597,6 +597,48 @@ def _c(w):
     w.run_s(1.2)
 
 
+def _tips_stay_on_wall(w) -> bool:
+    """Every sent output's finger tips above table + margin, and the wall was used."""
+    outs = [p for _, p, _, _ in w.log if p is not None]
+    worst = max(float(np.max(w.sup.geofence_excess(p)[0])) for p in outs)
+    return (worst <= 1e-6 and "TABLE_WALL" in w.codes
+            and w.sup.counters.extra.get("table_wall", 0) > 0)
+
+
+TABLE_CONTACT_DEPTH_M = 0.01
+CASE_EXTRA["table_contact_held_on_wall"] = (
+    "outputs never below the plane + margin, TABLE_WALL seen", _tips_stay_on_wall)
+
+
+@case("table_contact_held_on_wall", "table plane: grasp pressing 1 cm into it", "clamp")
+def _c(w):
+    """The hand is lowered straight down (a top-down grasp) until the command's finger tips are
+    1 cm below the table plane + margin and kept there while the nominal stream moves: the gate
+    keeps the arm running with its finger tips on the wall instead of stopping."""
+    import pinocchio as pin
+    t0 = w.now
+    geo, arm = w.sup.geometry, w.sup._arm_idx
+    q0 = w.nominal(t0)
+    qp = geo._set(q0[arm], q0[w.sup._grip_idx])
+    J = pin.computeFrameJacobian(geo.model, geo.data, qp, geo._ee[0],
+                                 pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)[:, geo._arm_v]
+    down = np.zeros(w.sup.n)
+    down[arm] = np.linalg.pinv(J) @ np.array([0, 0, -1.0, 0, 0, 0])  # joint motion per metre
+
+    def depth(q, s):
+        return float(w.sup.geofence_excess(q + s * down)[0][0])
+
+    def f(now, stamp, names, q, tau):
+        lo, hi = 0.0, 0.5 * (now - t0)  # metres down at 0.5 m/s
+        if depth(q, hi) > TABLE_CONTACT_DEPTH_M:  # bisect the descent that is 1 cm deep
+            for _ in range(30):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (mid, hi) if depth(q, mid) < TABLE_CONTACT_DEPTH_M else (lo, mid)
+        return stamp, names, q + hi * down, tau
+    _with(w, f)
+    w.run_s(1.5)
+
+
 GEOFENCE_CASES = {"geofence_exit_holds", "aloha_left_geofence_exit_holds",
                   "aloha_right_geofence_exit_holds"}
 SELF_COLLISION_CASES = {"self_collision_stops", "aloha_arms_approach_slow_then_stop"}

@@ -248,8 +248,8 @@ class NodeWorld(fm.World):
             # with the clock we publish (its detection is then counted in its own periods)
             expect = st in (State.HOLD, State.STOPPED, State.ESTOP, State.RUNNING,
                             State.DEGRADED) or (self.cmd_alive and st == State.READY)
-            arm = g.outs[0].topic
-            got = g.wait_for(lambda: arm in g.fresh, 0.5 if expect else 0.005)
+            topics = [o.topic for o in g.outs]  # one gate output = a message on every topic
+            got = g.wait_for(lambda: all(t in g.fresh for t in topics), 0.5 if expect else 0.005)
             g.spin(0.001)
             if got:
                 pos = np.concatenate([np.asarray(g.latest[o.topic]) for o in g.outs])

@@ -19,6 +19,11 @@ from vla_safety.limits import (all_finite, brake_step, limit_effort, limit_step,
 from vla_safety.state_machine import LATCHED, MOVING, Severity, State, StateMachine
 from vla_safety.watchdogs import HeartbeatMonitor, Watchdog
 
+# Table wall: commands are projected this far above the plane, so the jerk-limited output that
+# follows them (a joint-space blend, not a straight line in z) stays on the allowed side.
+WALL_CUSHION_M = 1e-3
+WALL_ITERATIONS = 3       # Newton steps on the lowest tip's height (the lowest vertex can switch)
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -119,6 +124,9 @@ class Supervisor:
         self.v_meas: np.ndarray | None = None
         self.tau_meas: np.ndarray | None = None
         self._last_cmd_q: np.ndarray | None = None
+        self._last_gate_q: np.ndarray | None = None   # last command after the table wall
+        self._cmd_tip_depth_m = float("nan")  # last command's finger tips below plane + margin
+        self._wall_active = False             # the last command was held on the table wall
         self._last_cmd_stamp: float | None = None
         self._estop_input = False
         self._degraded_since: float | None = None
@@ -239,10 +247,20 @@ class Supervisor:
                         f"{self.names[j]} at {q[j]:.4f} is {exc[j]:.4f} outside "
                         f"[{self.lim.pos_min[j]:.4f}, {self.lim.pos_max[j]:.4f}]")
         if v is not None:
-            r = ratio_over(v, self.lim.vel_max)
+            # arm joints only: a gripper's measured width rate jumps when its fingers hit the
+            # object or the table (measured in sim: 2-4x the Franka Hand's 0.1 m/s while
+            # grasping); its commanded rate is limited here and its own firmware limits its speed
+            arm = ~self.is_gripper
+            ratios = np.where(arm, np.abs(v) / self.lim.vel_max, 0.0)
+            r = float(np.max(ratios)) if ratios.size else 0.0
+            g = ratio_over(v[self.is_gripper], self.lim.vel_max[self.is_gripper])
+            self._warn(now_s, "GRIPPER_SPEED", f"measured gripper speed {g:.2f}x its limit"
+                       if g > self.cfg.measured_vel_stop_ratio else None)
             if r > self.cfg.measured_vel_stop_ratio:
+                j = int(np.argmax(ratios))
                 self._fault(now_s, "MEASURED_VELOCITY_LIMIT", Severity.STOP,
-                            f"measured velocity {r:.2f}x the limit")
+                            f"measured velocity {r:.2f}x the limit ({self.names[j]} "
+                            f"{v[j]:.3f} of {self.lim.vel_max[j]:.3f})")
             elif self.effort_mask.any() and ratio_over(v[self.effort_mask],
                                                        self.lim.vel_max[self.effort_mask]) > 1.0:
                 self._fault(now_s, "MEASURED_VELOCITY_LIMIT", Severity.HOLD,
@@ -313,11 +331,66 @@ class Supervisor:
                 self._fault(now_s, "EFFORT_LIMIT", Severity.HOLD, f"effort {r:.2f}x the limit")
                 self.counters.rejected += 1
                 return None
+        q_gate = self._table_wall(now_s, q_cmd)
+        prev_gate, self._last_gate_q = self._last_gate_q, q_gate
         v_ff = None
         if prev_q is not None and state != State.READY:
-            v_ff = (q_cmd - prev_q) / max(self.dt, stamp_s - prev_stamp)
+            prev = prev_q if prev_gate is None else prev_gate
+            v_ff = (q_gate - prev) / max(self.dt, stamp_s - prev_stamp)
             v_ff = np.where(np.abs(v_ff) <= self.lim.vel_max, v_ff, 0.0)  # a jump: no feed-forward
-        return self._advance(now_s, q_cmd, tau_cmd, v_ff)
+        return self._advance(now_s, q_gate, tau_cmd, v_ff)
+
+    def _table_wall(self, now_s: float, q_cmd: np.ndarray) -> np.ndarray:
+        """``q_cmd`` with each arm whose finger tips are at most ``table_wall_depth_m`` below
+        the table plane + margin moved onto that plane (+ a cushion); a grasp that presses a
+        little into the table then touches it instead of stopping the robot. Deeper commands
+        are returned unchanged (the output check stops them)."""
+        self._wall_active = False
+        if self.geometry is None or self.cfg.table_wall_depth_m <= 0:
+            return q_cmd
+        wall = self.cfg.table_z_m + self.cfg.ee_table_margin_m
+        q, depth = self._onto_wall(q_cmd, wall + WALL_CUSHION_M, self.cfg.table_wall_depth_m)
+        self._cmd_tip_depth_m = depth - WALL_CUSHION_M
+        if q is None:
+            self._warn(now_s, "TABLE_WALL", None if depth <= 0.0 else
+                       f"command {self._cmd_tip_depth_m * 1e3:.1f} mm below the table plane")
+            return q_cmd
+        self._wall_active = True
+        self.counters.clamped += 1
+        self.counters.extra["table_wall"] = self.counters.extra.get("table_wall", 0) + 1
+        self._warn(now_s, "TABLE_WALL", "command below the table plane: held on it")
+        return q
+
+    def _onto_wall(self, q_in: np.ndarray, wall_z: float, max_depth: float
+                   ) -> tuple[np.ndarray | None, float]:
+        """Move the arms whose lowest finger tip is below ``wall_z`` (by at most ``max_depth``)
+        onto it: minimum-norm arm-joint steps along the tip height's gradient, a few Newton
+        iterations (the lowest vertex can switch).
+
+        Returns:
+            ``(q, depth)``: the moved configuration (None when nothing is below or some arm is
+            deeper than ``max_depth``) and the largest depth below ``wall_z`` of ``q_in``.
+        """
+        qa, qg = q_in[self._arm_idx].copy(), q_in[self._grip_idx]
+        depth = -np.inf
+        for it in range(WALL_ITERATIONS):
+            low, grad = self.geometry.tip_height_gradient(qa, qg)
+            e = wall_z - low  # > 0: below the wall by e
+            below = e > 0.0
+            if it == 0:
+                depth = float(np.max(e))
+                if not below.any() or np.any(e[below] > max_depth):
+                    return None, depth
+            elif not below.any():
+                break
+            for a in np.flatnonzero(below):
+                g = grad[a]
+                gg = float(g @ g)
+                if gg > 1e-12:
+                    qa += g * (e[a] / gg)
+        q = q_in.copy()
+        q[self._arm_idx] = qa
+        return q, depth
 
     def _validate(self, now_s, stamp_s, names, position, effort):
         q = self._by_name(names, position, "position")
@@ -409,6 +482,21 @@ class Supervisor:
         tau, r_eff = (limit_effort(tau_cmd, s.tau, self.lim, dt) if self.effort_mask.any()
                       else (np.zeros(self.n), 0.0))
         tau = np.where(self.effort_mask, tau, 0.0)
+        if self._wall_active:
+            # the output lags the command (jerk limits, late commands) and its joint-space path
+            # can dip below a wall the command sits on: keep the output on the wall as well
+            q_wall, _ = self._onto_wall(q, self.cfg.table_z_m + self.cfg.ee_table_margin_m
+                                        + 0.1 * WALL_CUSHION_M, self.cfg.table_wall_depth_m)
+            if q_wall is not None:
+                v_wall = (q_wall - s.q) / dt
+                a_wall = (v_wall - s.v) / dt
+                # only within the motion limits; otherwise (a fast dive onto the wall) the
+                # output goes below it and the check below stops the arm
+                if ratio_over(v_wall, self.lim.vel_max) <= 1.0 and \
+                        ratio_over(a_wall, self.lim.acc_max) <= 1.0:
+                    self.counters.extra["table_wall_output"] = \
+                        self.counters.extra.get("table_wall_output", 0) + 1
+                    q, v, a = q_wall, v_wall, a_wall
         geo = self._geofence(now_s, q)
         if geo:
             return None  # faulted; the hold ramp continues from the last output
@@ -443,7 +531,8 @@ class Supervisor:
             a = int(np.argmax(worse))
             self._fault(now_s, "TABLE_PLANE", Severity.STOP,
                         f"{self._arm_names[a]} finger tips z {low[a]:.4f} below table "
-                        f"{self.cfg.table_z_m:.3f} + {self.cfg.ee_table_margin_m} m")
+                        f"{self.cfg.table_z_m:.3f} + {self.cfg.ee_table_margin_m} m (command "
+                        f"{self._cmd_tip_depth_m * 1e3:.1f} mm below it)")
             return True
         worse = box > b0 + 1e-9
         if worse.any():
@@ -607,7 +696,7 @@ class Supervisor:
         if ok:
             self.faults = {k: f for k, f in self.faults.items() if f.severity == Severity.WARN}
             self._scale, self._degraded_since = 1.0, None
-            self._last_cmd_q = None
+            self._last_cmd_q = self._last_gate_q = None
             self.cmd_dog.disarm()
         return ok, msg
 
