@@ -32,15 +32,14 @@ def test_aloha_expert_streams_never_leave_running():
 
 
 @pytest.mark.slow
-def test_aloha_transfer_with_ik_flip_is_stopped_at_the_table_wall():
+def test_aloha_transfer_with_ik_flip_is_held_on_the_table_wall():
     """Seed 1: the expert's IK flips forearm_roll/wrist_rotate by ~0.5 rad in one 20 ms frame;
     the controller's limited tracker takes a path whose finger tips go ~2 cm into the table.
-    The table wall projects those commands onto the plane, but the lagging output cannot follow
-    the wall within the acceleration limits: the gate stops (TABLE_PLANE) and no output it sent
-    went below the plane."""
+    The table wall projects those commands onto the plane: the arm keeps running and the
+    lagging output stays within the wall's output tolerance of the plane."""
+    from vla_safety.supervisor import WALL_OUTPUT_TOLERANCE_M
     cfg = er.params_config("aloha")
     (r,) = _run("aloha", ("transfer_cube",), [1])
-    assert r.states_seen == ["RUNNING", "STOPPED"] and "TABLE_WALL" in r.fault_codes
-    assert [x.split(":")[0] for x in r.reasons if not x.startswith("TABLE_WALL")] == ["TABLE_PLANE"]
+    assert r.states_seen == ["RUNNING"] and "TABLE_WALL" in r.fault_codes
     assert min(r.cmd_min_tip_z_m) < cfg.table_z_m + cfg.ee_table_margin_m - 0.005
-    assert min(r.min_tip_z_m) >= cfg.table_z_m + cfg.ee_table_margin_m - 1e-9
+    assert min(r.min_tip_z_m) >= cfg.table_z_m + cfg.ee_table_margin_m - WALL_OUTPUT_TOLERANCE_M

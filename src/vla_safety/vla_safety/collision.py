@@ -113,17 +113,17 @@ class RobotGeometry:
             if not model.existFrame(f):
                 raise ModelUnavailable(f"frame '{f}' not in the {model.name} model")
             self._ee.append(model.getFrameId(f))
-        self._tips = []  # per arm: [(joint id, points in that joint's frame)]
+        self._tips = []  # per arm: [(joint id, points in that joint's frame)], one per joint
         for arm in tip_geoms:
-            items = []
+            per_joint: dict[int, list[np.ndarray]] = {}
             for gname in arm:
                 if not geom.existGeometryName(gname):
                     raise ModelUnavailable(f"geometry '{gname}' not in the collision model")
                 go = names[geom.getGeometryId(gname)]
                 pts = shape_points(go.geometry)
                 M = go.placement
-                items.append((go.parentJoint, pts @ M.rotation.T + M.translation))
-            self._tips.append(items)
+                per_joint.setdefault(go.parentJoint, []).append(pts @ M.rotation.T + M.translation)
+            self._tips.append([(j, np.concatenate(p)) for j, p in per_joint.items()])
         self.n_arm = len(arm_joints)
         self.n_ee = len(self._ee)
 
@@ -158,7 +158,7 @@ class RobotGeometry:
         for a, items in enumerate(self._tips):
             for jid, pts in items:
                 M = self.data.oMi[jid]
-                low[a] = min(low[a], float(np.min(pts @ M.rotation[2] + M.translation[2])))
+                low[a] = min(low[a], float((pts @ M.rotation[2]).min()) + M.translation[2])
         return ee, low
 
     def tip_height_gradient(self, q_arm: np.ndarray, widths: np.ndarray = ()

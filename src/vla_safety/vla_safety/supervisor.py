@@ -23,6 +23,10 @@ from vla_safety.watchdogs import HeartbeatMonitor, Watchdog
 # follows them (a joint-space blend, not a straight line in z) stays on the allowed side.
 WALL_CUSHION_M = 1e-3
 WALL_ITERATIONS = 3       # Newton steps on the lowest tip's height (the lowest vertex can switch)
+# An output below the plane that cannot be moved back within the limits stops the arm once it is
+# this far below the plane + margin (a lagging output's path around a command on the wall).
+WALL_OUTPUT_TOLERANCE_M = 3e-3
+FEEDFORWARD_MAX_PERIODS = 1.5  # longer steps aim at the command (no velocity extrapolation)
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,8 @@ class Supervisor:
         self.tau_meas: np.ndarray | None = None
         self._last_cmd_q: np.ndarray | None = None
         self._last_gate_q: np.ndarray | None = None   # last command after the table wall
+        self._fence_cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}  # q -> (ee, low)
         self._cmd_tip_depth_m = float("nan")  # last command's finger tips below plane + margin
-        self._wall_active = False             # the last command was held on the table wall
         self._last_cmd_stamp: float | None = None
         self._estop_input = False
         self._degraded_since: float | None = None
@@ -332,6 +336,9 @@ class Supervisor:
                 self.counters.rejected += 1
                 return None
         q_gate = self._table_wall(now_s, q_cmd)
+        if q_gate is None:
+            self.counters.rejected += 1
+            return None
         prev_gate, self._last_gate_q = self._last_gate_q, q_gate
         v_ff = None
         if prev_q is not None and state != State.READY:
@@ -340,54 +347,85 @@ class Supervisor:
             v_ff = np.where(np.abs(v_ff) <= self.lim.vel_max, v_ff, 0.0)  # a jump: no feed-forward
         return self._advance(now_s, q_gate, tau_cmd, v_ff)
 
-    def _table_wall(self, now_s: float, q_cmd: np.ndarray) -> np.ndarray:
-        """``q_cmd`` with each arm whose finger tips are at most ``table_wall_depth_m`` below
-        the table plane + margin moved onto that plane (+ a cushion); a grasp that presses a
-        little into the table then touches it instead of stopping the robot. Deeper commands
-        are returned unchanged (the output check stops them)."""
-        self._wall_active = False
+    def _table_wall(self, now_s: float, q_cmd: np.ndarray) -> np.ndarray | None:
+        """``q_cmd`` with each arm whose finger tips are below the table plane + margin moved
+        onto it (+ a cushion): a grasp that presses a little into the table touches it instead
+        of stopping the robot. A command deeper than ``table_wall_depth_m`` is not a contact:
+        TABLE_PLANE (STOP) and None."""
         if self.geometry is None or self.cfg.table_wall_depth_m <= 0:
             return q_cmd
-        wall = self.cfg.table_z_m + self.cfg.ee_table_margin_m
-        q, depth = self._onto_wall(q_cmd, wall + WALL_CUSHION_M, self.cfg.table_wall_depth_m)
+        plane = self.cfg.table_z_m + self.cfg.ee_table_margin_m
+        q, depth = self._onto_wall(q_cmd, plane + WALL_CUSHION_M)
         self._cmd_tip_depth_m = depth - WALL_CUSHION_M
         if q is None:
-            self._warn(now_s, "TABLE_WALL", None if depth <= 0.0 else
-                       f"command {self._cmd_tip_depth_m * 1e3:.1f} mm below the table plane")
+            self._warn(now_s, "TABLE_WALL", None)
             return q_cmd
-        self._wall_active = True
+        if self._cmd_tip_depth_m > self.cfg.table_wall_depth_m:
+            if self.stream is not None and \
+                    self._cmd_tip_depth_m <= float(np.max(self.geofence_excess(self.stream.q)[0])):
+                return q_cmd  # not deeper than the output: coming back up after a stop
+            self._fault(now_s, "TABLE_PLANE", Severity.STOP,
+                        f"command finger tips {self._cmd_tip_depth_m * 1e3:.1f} mm below table "
+                        f"{self.cfg.table_z_m:.3f} + {self.cfg.ee_table_margin_m} m (the wall "
+                        f"holds up to {self.cfg.table_wall_depth_m * 1e3:.0f} mm)")
+            return None
         self.counters.clamped += 1
         self.counters.extra["table_wall"] = self.counters.extra.get("table_wall", 0) + 1
         self._warn(now_s, "TABLE_WALL", "command below the table plane: held on it")
         return q
 
-    def _onto_wall(self, q_in: np.ndarray, wall_z: float, max_depth: float
+    def _output_on_wall(self, q, v, a, dt: float):
+        """The limited output lags the command (jerk limits, late commands) and its joint-space
+        path can dip below the plane that the command sits on: move it back onto the plane when
+        that stays within the velocity and acceleration limits (else it is left as it is and
+        the TABLE_PLANE check decides)."""
+        if self.geometry is None or self.cfg.table_wall_depth_m <= 0:
+            return q, v, a
+        plane = self.cfg.table_z_m + self.cfg.ee_table_margin_m
+        low = self.geofence_excess(q)[3]
+        if not np.any(low < plane):
+            return q, v, a
+        q_wall, _ = self._onto_wall(q, plane + 0.1 * WALL_CUSHION_M, low)
+        if q_wall is None:
+            return q, v, a
+        s = self.stream
+        v_wall = (q_wall - s.q) / dt
+        a_wall = (v_wall - s.v) / dt
+        if ratio_over(v_wall, self.lim.vel_max) > 1.0 or ratio_over(a_wall, self.lim.acc_max) > 1.0:
+            return q, v, a
+        self.counters.extra["table_wall_output"] = self.counters.extra.get("table_wall_output", 0) + 1
+        return q_wall, v_wall, a_wall
+
+    def _onto_wall(self, q_in: np.ndarray, wall_z: float, low0: np.ndarray | None = None
                    ) -> tuple[np.ndarray | None, float]:
-        """Move the arms whose lowest finger tip is below ``wall_z`` (by at most ``max_depth``)
-        onto it: minimum-norm arm-joint steps along the tip height's gradient, a few Newton
-        iterations (the lowest vertex can switch).
+        """Move the arms whose lowest finger tip is below ``wall_z`` onto it: minimum-norm
+        arm-joint steps along the tip height's gradient, a few Newton iterations (the lowest
+        vertex can switch).
+
+        ``low0``: the lowest tip heights of ``q_in`` if already known (no Jacobian is computed
+        when nothing is below the wall).
 
         Returns:
-            ``(q, depth)``: the moved configuration (None when nothing is below or some arm is
-            deeper than ``max_depth``) and the largest depth below ``wall_z`` of ``q_in``.
+            ``(q, depth)``: the moved configuration (None when nothing is below) and the
+            largest depth below ``wall_z`` of ``q_in`` (m, negative = above).
         """
         qa, qg = q_in[self._arm_idx].copy(), q_in[self._grip_idx]
-        depth = -np.inf
+        if low0 is None:
+            low0 = self.geometry.fence_points(qa, qg)[1]
+        depth = float(np.max(wall_z - low0))
+        if depth <= 0.0:
+            return None, depth
         for it in range(WALL_ITERATIONS):
             low, grad = self.geometry.tip_height_gradient(qa, qg)
             e = wall_z - low  # > 0: below the wall by e
             below = e > 0.0
-            if it == 0:
-                depth = float(np.max(e))
-                if not below.any() or np.any(e[below] > max_depth):
-                    return None, depth
-            elif not below.any():
+            if not below.any():
                 break
-            for a in np.flatnonzero(below):
-                g = grad[a]
+            for k in np.flatnonzero(below):
+                g = grad[k]
                 gg = float(g @ g)
                 if gg > 1e-12:
-                    qa += g * (e[a] / gg)
+                    qa += g * (e[k] / gg)
         q = q_in.copy()
         q[self._arm_idx] = qa
         return q, depth
@@ -478,25 +516,16 @@ class Supervisor:
             self.counters.extra["same_time"] = self.counters.extra.get("same_time", 0) + 1
             return None  # a second command at the same clock time: the first one stands
         scale = min(self._scale, self._collision_scale)
+        if v_ff is not None and dt > FEEDFORWARD_MAX_PERIODS * self.dt:
+            # a late command (starved controller or gate): feed-forward would extrapolate the
+            # command's velocity over the whole gap and overshoot it (seen: finger tips 5-8 mm
+            # past a command resting on the table wall); aim at the command instead
+            v_ff = None
         q, v, a, frac = limit_step(q_cmd, s.q, s.v, s.a, self.lim, dt, scale, self.margin, v_ff)
         tau, r_eff = (limit_effort(tau_cmd, s.tau, self.lim, dt) if self.effort_mask.any()
                       else (np.zeros(self.n), 0.0))
         tau = np.where(self.effort_mask, tau, 0.0)
-        if self._wall_active:
-            # the output lags the command (jerk limits, late commands) and its joint-space path
-            # can dip below a wall the command sits on: keep the output on the wall as well
-            q_wall, _ = self._onto_wall(q, self.cfg.table_z_m + self.cfg.ee_table_margin_m
-                                        + 0.1 * WALL_CUSHION_M, self.cfg.table_wall_depth_m)
-            if q_wall is not None:
-                v_wall = (q_wall - s.q) / dt
-                a_wall = (v_wall - s.v) / dt
-                # only within the motion limits; otherwise (a fast dive onto the wall) the
-                # output goes below it and the check below stops the arm
-                if ratio_over(v_wall, self.lim.vel_max) <= 1.0 and \
-                        ratio_over(a_wall, self.lim.acc_max) <= 1.0:
-                    self.counters.extra["table_wall_output"] = \
-                        self.counters.extra.get("table_wall_output", 0) + 1
-                    q, v, a = q_wall, v_wall, a_wall
+        q, v, a = self._output_on_wall(q, v, a, dt)
         geo = self._geofence(now_s, q)
         if geo:
             return None  # faulted; the hold ramp continues from the last output
@@ -510,7 +539,15 @@ class Supervisor:
         """Per arm: how far its lowest finger point is below the table plane + margin, how far its
         end effector is outside its workspace box (m, 0 = inside), the end-effector positions and
         the lowest finger heights."""
-        ee, low = self.geometry.fence_points(q[self._arm_idx], q[self._grip_idx])
+        key = q.tobytes()
+        hit = self._fence_cache.get(key)
+        if hit is not None:  # the output is checked again as the next command's last output
+            ee, low = hit
+        else:
+            ee, low = self.geometry.fence_points(q[self._arm_idx], q[self._grip_idx])
+            if len(self._fence_cache) >= 4:
+                self._fence_cache.pop(next(iter(self._fence_cache)))
+            self._fence_cache[key] = (ee, low)
         table = np.maximum(0.0, self.cfg.table_z_m + self.cfg.ee_table_margin_m - low)
         box = np.max(np.maximum(np.maximum(self._box_lo - ee, ee - self._box_hi), 0.0), axis=1)
         return table, box, ee, low
@@ -526,7 +563,8 @@ class Supervisor:
         if not table.any() and not box.any():
             return False
         t0, b0, _, _ = self.geofence_excess(self.stream.q)
-        worse = table > t0 + 1e-9
+        tol = WALL_OUTPUT_TOLERANCE_M if self.cfg.table_wall_depth_m > 0 else 0.0
+        worse = (table > t0 + 1e-9) & (table > tol)
         if worse.any():
             a = int(np.argmax(worse))
             self._fault(now_s, "TABLE_PLANE", Severity.STOP,
