@@ -89,7 +89,7 @@ def test_tip_height_gradient_matches_finite_differences(robot):
             assert np.allclose(fd, grad[:, j], atol=1e-5)
 
 
-def test_command_slightly_below_the_table_is_held_on_the_wall_deeper_one_is_not():
+def test_command_slightly_below_the_table_is_held_on_the_wall_deeper_one_stops():
     w = fm.make_world()
     s = w.sup
     q = s.stream.q.copy()
@@ -102,4 +102,9 @@ def test_command_slightly_below_the_table_is_held_on_the_wall_deeper_one_is_not(
     assert np.array_equal(held[s._grip_idx], q[s._grip_idx])  # only arm joints move
     s.cfg = fm.matrix_config(table_z_m=float(low[0]) + 0.05, ee_table_margin_m=0.0,
                              table_wall_depth_m=0.03)
-    assert np.array_equal(s._table_wall(w.now, q), q)  # 50 mm deep: not a contact, unchanged
+    # 50 mm deep, as deep as the last output: coming back up after a stop, passed unchanged
+    assert np.array_equal(s._table_wall(w.now, q), q) and s.state.name == "RUNNING"
+    deeper = q.copy()
+    deeper[1] += 0.05  # shoulder forward: the tips go further down
+    assert s._table_wall(w.now, deeper) is None  # deeper than the wall holds: refused, STOP
+    assert s.state.name == "STOPPED" and "TABLE_PLANE" in s.faults

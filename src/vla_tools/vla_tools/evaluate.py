@@ -180,6 +180,10 @@ def main(argv=None) -> int:
     ap.add_argument("--allow-train-seeds", action="store_true")
     ap.add_argument("--fixed-delays-ms", default=None,
                     help="inproc only: 'S2,S1' sim delays instead of the measured compute times")
+    ap.add_argument("--real-time-factor", type=float, default=1.0,
+                    help="ros backend: the simulator's pace (vla_sim real_time_factor); < 1 gives "
+                         "a loaded 2-core machine the CPU to run every node at its rate in sim "
+                         "time (model latencies then count less in sim time)")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
     try:
@@ -212,7 +216,7 @@ def main(argv=None) -> int:
     meta = {"command": "python -m vla_tools.evaluate " + " ".join(sys.argv[1:] if argv is None else argv),
             "robot": a.robot, "tasks": tasks, "seeds": [min(seeds), max(seeds)], "n_seeds": len(seeds),
             "modes": modes, "backend": a.backend, "instructions": a.instructions,
-            "models": str(models)}
+            "models": str(models), "real_time_factor": a.real_time_factor}
     try:
         if a.backend == "inproc":
             fd = tuple(float(x) / 1e3 for x in a.fixed_delays_ms.split(",")) if a.fixed_delays_ms else None
@@ -221,7 +225,8 @@ def main(argv=None) -> int:
         else:
             from vla_tools.ros_eval_graph import evaluate_graph
             res = evaluate_graph(a.robot, tasks, seeds, models, modes, templates, out,
-                                 progress=not a.no_progress, on_result=on_result)
+                                 progress=not a.no_progress, on_result=on_result,
+                                 sim_real_time_factor=a.real_time_factor)
     except (ValueError, OSError) as e:
         print(f"evaluate: error: {e}", file=sys.stderr)
         return 2

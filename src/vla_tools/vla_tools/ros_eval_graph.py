@@ -114,7 +114,8 @@ def _resampled_jerk(samples: list[tuple[float, np.ndarray]], period_s: float = 0
 
 def evaluate_graph(robot: str, tasks: Sequence[str], seeds: Sequence[int], models: Path,
                    modes: Sequence[str], templates, out_dir: Path, progress: bool = True,
-                   on_result=None, wall_timeout_per_episode_s: float = 240.0) -> dict:
+                   on_result=None, wall_timeout_per_episode_s: float = 240.0,
+                   sim_real_time_factor: float = 1.0) -> dict:
     """Run every (mode, task, seed) through the graph; returns {"episodes", "summary"}.
 
     Raises:
@@ -150,7 +151,8 @@ def evaluate_graph(robot: str, tasks: Sequence[str], seeds: Sequence[int], model
                     # pose: the arm swings back and the safety gate latches a velocity stop).
                     params = {"vla_planner": {"checkpoint_dir": str(Path(models) / "planner")},
                               "vla_action_expert": {"checkpoint_dir": str(Path(models) / "action_expert")},
-                              "vla_sim": {"task": task, "seed": int(seed)}}
+                              "vla_sim": {"task": task, "seed": int(seed),
+                                          "real_time_factor": float(sim_real_time_factor)}}
                     if mode == "sync":
                         for n, p in SYNC_PARAMS.items():
                             params.setdefault(n, {}).update(p)
