@@ -62,7 +62,7 @@ def _periods_ms(t_s: list[float]) -> dict:
             "share_over_6ms": round(float(np.mean(d > 6.0)), 4)}
 
 
-def run(robot: str, seconds: float, clock: str) -> dict:
+def run(robot: str, seconds: float, clock: str, rt_priority: int = 0) -> dict:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
@@ -80,6 +80,7 @@ def run(robot: str, seconds: float, clock: str) -> dict:
     params.setdefault("vla_sim", {})["real_time_factor"] = 1.0
     if clock == "wall":  # the sim stamps on the system clock, like a robot driver
         params["vla_sim"]["stamp_epoch"] = "wall"
+        params["vla_action_expert"]["stream_rt_priority"] = int(rt_priority)
     domain = claim_domain_id()
     log_dir = Path(tempfile.mkdtemp(prefix="bench_stack_stream_"))
     launcher = StackLauncher(robot, "sim", log_dir, extra_params=params, env=graph_env(domain),
@@ -170,8 +171,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--clock", default="wall", choices=["wall", "sim"])
     ap.add_argument("--json", default=None)
+    ap.add_argument("--rt-priority", type=int, default=0,
+                    help="wall clock: SCHED_FIFO priority of the expert's stream thread (0 = off)")
     a = ap.parse_args(argv)
-    r = run(a.robot, a.seconds, a.clock)
+    r = run(a.robot, a.seconds, a.clock, a.rt_priority)
     print(json.dumps(r, indent=2))
     s = r.get("stream_from_node_stamps", {})
     print(f"\n[{a.robot}, {a.clock} clock] action stream over {a.seconds:.0f} s with sim + planner + "

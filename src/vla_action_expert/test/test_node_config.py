@@ -94,3 +94,13 @@ def test_inline_planner_resolves_like_the_planner_node(franka, tmp_path):
         core, src = load_inline_planner(ActionExpertNodeConfig(inline_planner=True), franka,
                                         find_config_dir())
         assert src == f"checkpoint {shipped}"
+
+
+@pytest.mark.parametrize("prio, ok", [(0, True), (50, True), (99, True), (-1, False), (100, False)])
+def test_stream_rt_priority_outside_0_99_is_rejected(prio, ok):
+    from vla_action_expert.node_config import ActionExpertNodeConfig
+    if ok:
+        assert ActionExpertNodeConfig(stream_rt_priority=prio).stream_rt_priority == prio
+    else:
+        with pytest.raises(ValueError, match="stream_rt_priority"):
+            ActionExpertNodeConfig(stream_rt_priority=prio)

@@ -13,6 +13,7 @@ starts the chunk at the call's return; naive switching; the arm holds during the
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -187,6 +188,8 @@ class ActionExpertNode(StackNode):
         self.chunk_pub.publish(m)
 
     def _stream_loop(self) -> None:
+        if self.cfg.stream_rt_priority > 0:
+            self._set_rt_priority(self.cfg.stream_rt_priority)
         period = 1.0 / self.stream_rate_hz
         nxt = time.monotonic()
         while not self._stop.is_set():
@@ -201,6 +204,17 @@ class ActionExpertNode(StackNode):
             except Exception as e:  # noqa: BLE001 - context shut down while publishing
                 if not self._stop.is_set():
                     self.get_logger().error(f"stream tick failed: {e}", throttle_duration_sec=2.0)
+
+    def _set_rt_priority(self, prio: int) -> None:
+        # the stream thread wakes every period for microseconds of work; on a machine shared with
+        # the sim and the models, real-time scheduling lets it preempt them (as a robot's control
+        # threads are). The GIL is still shared: the switch interval bounds that wait.
+        try:
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_FIFO, os.sched_param(prio))
+            self.get_logger().info(f"stream thread: SCHED_FIFO priority {prio}")
+        except (PermissionError, OSError, AttributeError) as e:
+            self.get_logger().warning(f"stream thread: SCHED_FIFO {prio} refused ({e}); "
+                                      "normal scheduling")
 
     def _on_infer_error(self, e: BaseException) -> None:
         self.get_logger().error(f"inference failed: {type(e).__name__}: {e}",

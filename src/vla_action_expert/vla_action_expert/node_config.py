@@ -33,6 +33,7 @@ class ActionExpertNodeConfig:
     torch_threads: int = 1
     wrist_camera: str = "wrist"       # camera used when the checkpoint takes a wrist image
     stream_thread: bool = True        # wall clock: stream from a dedicated thread (sim time: timer)
+    stream_rt_priority: int = 0       # > 0: SCHED_FIFO priority of that thread (needs CAP_SYS_NICE)
     heartbeat_period_s: float = 0.5
     # Synchronous baseline (issue #8): System 2 runs inside this node and one blocking call per
     # chunk runs the planner step and then System 1 on that latent (sync_cycle.SyncCycle). The
@@ -47,6 +48,8 @@ class ActionExpertNodeConfig:
     def __post_init__(self):
         if self.stream_rate_hz < 0 or not (self.inference_rate_hz > 0):
             raise ValueError("stream_rate_hz must be >= 0 and inference_rate_hz > 0")
+        if not 0 <= self.stream_rt_priority <= 99:
+            raise ValueError("stream_rt_priority must be in [0, 99] (0 = normal scheduling)")
         if self.torch_threads < 1 or self.heartbeat_period_s <= 0 or self.latent_dim < 1:
             raise ValueError("torch_threads >= 1, heartbeat_period_s > 0, latent_dim >= 1 needed")
         self.executor_config()  # validates strategy / interpolation
