@@ -5,13 +5,15 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export MUJOCO_GL ?= osmesa
 export PYOPENGL_PLATFORM ?= osmesa
 ROBOT ?= franka
+# extra demo options, e.g. make demo DEMO_ARGS="--real-time-factor 0.3 --gif demo.gif"
+DEMO_ARGS ?=
 
 .PHONY: setup demo test test-fast bench launch clean
 setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(PY) -m vla_tools.demo --robot $(ROBOT)
+	$(PY) -m vla_tools.demo --robot $(ROBOT) $(DEMO_ARGS)
 
 test: setup
 	bash scripts/run_tests.sh

@@ -601,8 +601,7 @@ def _tips_stay_on_wall(w) -> bool:
     """Every sent output's finger tips above table + margin, and the wall was used."""
     outs = [p for _, p, _, _ in w.log if p is not None]
     worst = max(float(np.max(w.sup.geofence_excess(p)[0])) for p in outs)
-    return (worst <= 1e-6 and "TABLE_WALL" in w.codes
-            and w.sup.counters.extra.get("table_wall", 0) > 0)
+    return worst <= 1e-6 and "TABLE_WALL" in w.codes  # the code is set only while projecting
 
 
 TABLE_CONTACT_DEPTH_M = 0.01

@@ -37,7 +37,7 @@ NODE_PERIOD_S = 0.01   # coarser than the core matrix: fewer DDS round trips per
 NODE_CASES = ("velocity_over_limit_clamped", "command_jump_holds", "nan_position_holds",
               "unknown_joint_name_holds", "out_of_order_stamp_holds", "command_stale_holds",
               "joint_states_stale_stops", "heartbeat_missing_holds", "estop_estops",
-              "estop_service_estops", "estop_held_refuses_reset",
+              "estop_service_estops", "estop_held_refuses_reset", "table_contact_held_on_wall",
               "aloha_arms_approach_slow_then_stop", "aloha_left_geofence_exit_holds")
 
 
