@@ -51,7 +51,6 @@ class SyncCall:
     request: InferenceRequest | None
     chunk: np.ndarray | None
     reason: str
-    started_s: float
     s2_wall_s: float = float("nan")
     s1_wall_s: float = float("nan")
 
@@ -132,22 +131,22 @@ class SyncCycle:
             res = self.planner.step(now_s)
             w1 = self._timer()
             if res.latent is None:
-                return SyncCall(res, None, None, f"planner: {res.reason}", now_s, w1 - w0)
+                return SyncCall(res, None, None, f"planner: {res.reason}", w1 - w0)
             self.latents += 1
             err = self.runtime.on_latent(res.latent, res.stamp_s)
             if err:
-                return SyncCall(res, None, None, f"latent rejected: {err}", now_s, w1 - w0)
+                return SyncCall(res, None, None, f"latent rejected: {err}", w1 - w0)
             req, why = self.runtime.prepare(now_s)
             if req is None:
-                return SyncCall(res, None, None, why, now_s, w1 - w0, self._timer() - w1)
+                return SyncCall(res, None, None, why, w1 - w0, self._timer() - w1)
             try:
                 chunk = self.runtime.run(req)
             except ValueError as e:
                 self.runtime.rejected["chunk"] += 1
-                return SyncCall(res, req, None, f"rejected chunk: {e}", now_s, w1 - w0,
+                return SyncCall(res, req, None, f"rejected chunk: {e}", w1 - w0,
                                 self._timer() - w1)
             made = True
-            return SyncCall(res, req, chunk, "", now_s, w1 - w0, self._timer() - w1)
+            return SyncCall(res, req, chunk, "", w1 - w0, self._timer() - w1)
         finally:
             if not made:
                 with self._lock:

@@ -154,12 +154,23 @@ class RobotGeometry:
         pin.forwardKinematics(self.model, self.data, q)  # joints only: the frames we need below
         ee = np.array([pin.updateFramePlacement(self.model, self.data, f).translation
                        for f in self._ee])
+        return ee, self._lowest_tips()[0]
+
+    def _lowest_tips(self) -> tuple[np.ndarray, list]:
+        """From the joint placements in ``self.data``: per arm, the lowest finger-tip height
+        (``+inf`` without tip geometry) and ``(joint id, that vertex in the joint's frame)`` or
+        None."""
         low = np.full(len(self._tips), np.inf)
+        where: list = [None] * len(self._tips)
         for a, items in enumerate(self._tips):
             for jid, pts in items:
                 M = self.data.oMi[jid]
-                low[a] = min(low[a], float((pts @ M.rotation[2]).min()) + M.translation[2])
-        return ee, low
+                z = pts @ M.rotation[2]
+                i = int(z.argmin())
+                if z[i] + M.translation[2] < low[a]:
+                    low[a] = float(z[i] + M.translation[2])
+                    where[a] = (jid, pts[i])
+        return low, where
 
     def tip_height_gradient(self, q_arm: np.ndarray, widths: np.ndarray = ()
                             ) -> tuple[np.ndarray, np.ndarray]:
@@ -177,19 +188,13 @@ class RobotGeometry:
         pin = self._pin
         q = self._set(q_arm, widths)
         pin.computeJointJacobians(self.model, self.data, q)  # also the joint placements
-        low = np.full(len(self._tips), np.inf)
+        low, where = self._lowest_tips()
         grad = np.zeros((len(self._tips), self.n_arm))
-        for a, items in enumerate(self._tips):
-            best = None
-            for jid, pts in items:
-                M = self.data.oMi[jid]
-                z = pts @ M.rotation[2] + M.translation[2]
-                i = int(np.argmin(z))
-                if z[i] < low[a]:
-                    low[a], best = float(z[i]), (jid, M.rotation @ pts[i])
+        for a, best in enumerate(where):
             if best is None:
                 continue
-            jid, r = best  # lowest point relative to its joint origin, world axes
+            jid, p = best
+            r = self.data.oMi[jid].rotation @ p  # lowest point relative to its joint origin, world axes
             J = pin.getJointJacobian(self.model, self.data, jid, pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
             # point velocity z = v_z + (w x r)_z = v_z + w_x r_y - w_y r_x
             row = J[2] + r[1] * J[3] - r[0] * J[4]

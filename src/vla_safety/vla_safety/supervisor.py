@@ -343,9 +343,8 @@ class Supervisor:
             return None
         prev_gate, self._last_gate_q = self._last_gate_q, q_gate
         v_ff = None
-        if prev_q is not None and state != State.READY:
-            prev = prev_q if prev_gate is None else prev_gate
-            v_ff = (q_gate - prev) / max(self.dt, stamp_s - prev_stamp)
+        if prev_gate is not None and state != State.READY:  # the gated stream's own velocity
+            v_ff = (q_gate - prev_gate) / max(self.dt, stamp_s - prev_stamp)
             v_ff = np.where(np.abs(v_ff) <= self.lim.vel_max, v_ff, 0.0)  # a jump: no feed-forward
         return self._advance(now_s, q_gate, tau_cmd, v_ff)
 
