@@ -62,7 +62,16 @@ def _periods_ms(t_s: list[float]) -> dict:
             "share_over_6ms": round(float(np.mean(d > 6.0)), 4)}
 
 
-def run(robot: str, seconds: float, clock: str, rt_priority: int = 0) -> dict:
+def _child_pids(pid: int) -> list[int]:
+    try:
+        return [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
+                for c in (t / "children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def run(robot: str, seconds: float, clock: str, rt_priority: int = 0,
+        stream_process: bool = True) -> dict:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
@@ -81,6 +90,7 @@ def run(robot: str, seconds: float, clock: str, rt_priority: int = 0) -> dict:
     if clock == "wall":  # the sim stamps on the system clock, like a robot driver
         params["vla_sim"]["stamp_epoch"] = "wall"
         params["vla_action_expert"]["stream_rt_priority"] = int(rt_priority)
+        params["vla_action_expert"]["stream_process"] = bool(stream_process)
     domain = claim_domain_id()
     log_dir = Path(tempfile.mkdtemp(prefix="bench_stack_stream_"))
     launcher = StackLauncher(robot, "sim", log_dir, extra_params=params, env=graph_env(domain),
@@ -116,7 +126,8 @@ def run(robot: str, seconds: float, clock: str, rt_priority: int = 0) -> dict:
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
     threading.Thread(target=ex.spin, daemon=True).start()
-    out: dict = {"robot": robot, "clock": clock, "seconds": seconds}
+    out: dict = {"robot": robot, "clock": clock, "seconds": seconds, "rt_priority": rt_priority,
+                 "stream_process": stream_process and clock == "wall"}
     try:
         launcher.start()
         if not reset.wait_for_service(timeout_sec=120.0):
@@ -134,6 +145,8 @@ def run(robot: str, seconds: float, clock: str, rt_priority: int = 0) -> dict:
             time.sleep(0.1)
         time.sleep(3.0)  # let the stream settle (first chunks, warm caches)
         pids = {c.spec.name: c.proc.pid for c in launcher.children if c.proc is not None}
+        for k, child in enumerate(_child_pids(pids.get("vla_action_expert", -1))):
+            pids[f"vla_action_expert_stream{k or ''}"] = child  # the stream process
         cpu0 = {n: _cpu_ticks(p) for n, p in pids.items()}
         t0 = time.monotonic()
         measuring.set()
@@ -150,7 +163,7 @@ def run(robot: str, seconds: float, clock: str, rt_priority: int = 0) -> dict:
             if len(rec["clock"]) >= 2:
                 (w0, s0), (w1, s1) = rec["clock"][0], rec["clock"][-1]
                 out["sim_real_time_factor"] = round((s1 - s0) / (w1 - w0), 3)
-        keep = {"vla_action_expert": ("stream_rate_hz", "stream_period_p99_ms", "inference_p50_ms",
+        keep = {"vla_action_expert": ("stream_process", "stream_rate_hz", "stream_period_p99_ms", "inference_p50_ms",
                                       "inference_p99_ms", "overrun_cycles", "mode"),
                 "vla_controller": ("loop_rate_hz", "period_p99_ms", "mode"),
                 "vla_planner": ("rate_hz", "compute_p50_ms", "compute_p99_ms", "overrun_cycles")}
@@ -172,14 +185,18 @@ def main(argv=None) -> int:
     ap.add_argument("--clock", default="wall", choices=["wall", "sim"])
     ap.add_argument("--json", default=None)
     ap.add_argument("--rt-priority", type=int, default=0,
-                    help="wall clock: SCHED_FIFO priority of the expert's stream thread (0 = off)")
+                    help="wall clock: SCHED_FIFO priority of the expert's stream (0 = off)")
+    ap.add_argument("--no-stream-process", action="store_true",
+                    help="wall clock: stream from a thread of the expert's process (the old way)")
     a = ap.parse_args(argv)
-    r = run(a.robot, a.seconds, a.clock, a.rt_priority)
+    r = run(a.robot, a.seconds, a.clock, a.rt_priority, not a.no_stream_process)
     print(json.dumps(r, indent=2))
     s = r.get("stream_from_node_stamps", {})
     print(f"\n[{a.robot}, {a.clock} clock] action stream over {a.seconds:.0f} s with sim + planner + "
           f"controller + safety running: {s.get('rate_hz')} Hz, period p50 {s.get('p50_ms')} ms, "
-          f"p99 {s.get('p99_ms')} ms, max {s.get('max_ms')} ms (node stamps); load {r.get('machine_load_1min'):.2f}")
+          f"p99 {s.get('p99_ms')} ms, max {s.get('max_ms')} ms (node stamps); "
+          f"stream {'process' if r['stream_process'] else 'thread/timer'}, rt priority "
+          f"{a.rt_priority}; load {r.get('machine_load_1min'):.2f}")
     if a.json:
         Path(a.json).write_text(json.dumps(r, indent=2) + "\n")
     return 0

@@ -1,4 +1,5 @@
 """The real node in its own process on a private ROS domain, with a random-init checkpoint."""
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,8 @@ Q0 = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785, 0.04])
 
 
 @pytest.mark.integration
-def test_node_streams_actions_and_chunks_then_holds_on_stale_latent(tmp_path):
+@pytest.mark.parametrize("stream_process", [True, False])
+def test_node_streams_actions_and_chunks_then_holds_on_stale_latent(tmp_path, stream_process):
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from diagnostic_msgs.msg import DiagnosticArray
@@ -34,7 +36,8 @@ def test_node_streams_actions_and_chunks_then_holds_on_stale_latent(tmp_path):
         [sys.executable, "-m", "vla_action_expert.action_expert_node", "--ros-args",
          "-r", "__node:=vla_action_expert", "--params-file", str(REPO / "config/franka_sim.yaml"),
          "-p", "use_sim_time:=false", "-p", f"vla_action_expert:checkpoint_dir:={ck}",
-         "-p", "vla_action_expert:latent_timeout_s:=0.4"],
+         "-p", "vla_action_expert:latent_timeout_s:=0.4",
+         "-p", f"vla_action_expert:stream_process:={str(stream_process).lower()}"],
         env=graph_env(did), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=did)
@@ -117,6 +120,54 @@ def test_node_streams_actions_and_chunks_then_holds_on_stale_latent(tmp_path):
     text = (tmp_path / "node.log").read_text()
     assert rc == 0, text[-3000:]
     assert f"action expert: checkpoint {ck}" in text  # the given checkpoint, not a random init
+    assert ("stream process pid" in text) == stream_process
+    if stream_process:  # stopped with its node: no process left streaming
+        assert not _alive(_stream_pid(text))
+    assert any(kv.key == "stream_process" and kv.value == str(stream_process)
+               for d in diags for kv in d.values)
+
+
+def _stream_pid(log_text: str) -> int:
+    m = re.search(r"stream process pid (\d+)", log_text)
+    assert m, log_text[-3000:]
+    return int(m.group(1))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie has stopped running (its parent reaps it)
+
+
+@pytest.mark.integration
+def test_stream_process_stops_when_the_node_is_killed(tmp_path):
+    """SIGKILL gives the node no chance to stop its stream process: the child must notice."""
+    from vla_common.testing import claim_domain_id, graph_env
+    did = claim_domain_id()
+    log_path = tmp_path / "node.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vla_action_expert.action_expert_node", "--ros-args",
+             "-r", "__node:=vla_action_expert", "--params-file", str(REPO / "config/franka_sim.yaml"),
+             "-p", "use_sim_time:=false", "-p", "vla_action_expert:allow_random_init:=true",
+             "-p", f"vla_action_expert:checkpoint_dir:={tmp_path / 'none'}"],
+            env=graph_env(did), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        try:
+            deadline = time.monotonic() + 120
+            while "stream process pid" not in log_path.read_text():
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+            pid = _stream_pid(log_path.read_text())
+            assert _alive(pid)
+        finally:
+            proc.kill()
+            proc.wait()
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(pid), "the stream process outlived its node"
 
 
 @pytest.mark.integration

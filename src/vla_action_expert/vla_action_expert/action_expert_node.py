@@ -13,7 +13,6 @@ starts the chunk at the call's return; naive switching; the arm holds during the
 """
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -24,10 +23,12 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from sensor_msgs.msg import Image, JointState
 
 from vla_action_expert.node_config import ActionExpertNodeConfig, load_inline_planner, load_policy
+from vla_action_expert.ros_stream_process import StreamProcess
 from vla_action_expert.runtime import ActionExpertRuntime, NO_LATENT_HOLD, STREAMING
+from vla_action_expert.stream_worker import PeriodicDeadlines, StreamSpec, apply_fifo_priority
 from vla_action_expert.sync_cycle import SyncCycle
 from vla_common.config import find_config_dir
-from vla_common.ros_node_base import OK, WARN, StackNode, run_node
+from vla_common.ros_node_base import ERROR, OK, WARN, StackNode, run_node
 from vla_common.ros_params import declare_config
 from vla_common.ros_qos import SENSOR, STREAM
 from vla_common.ros_time import s_to_stamp, stamp_to_s
@@ -70,7 +71,6 @@ class ActionExpertNode(StackNode):
         infer_group = MutuallyExclusiveCallbackGroup()
         stream_group = MutuallyExclusiveCallbackGroup()
         io_group = MutuallyExclusiveCallbackGroup()
-        self.action_pub = self.create_publisher(ActionStep, self.topics.action, STREAM)
         self.chunk_pub = self.create_publisher(ActionChunk, self.topics.action_chunk, STREAM)
         self.planner_inputs: PlannerInputs | None = None
         if self.sync is None:
@@ -95,19 +95,37 @@ class ActionExpertNode(StackNode):
                               callback_group=infer_group)
         self._stop = threading.Event()
         self._stream_thread = None
-        sim_time = self.get_parameter("use_sim_time").value
-        if cfg.stream_thread and not sim_time:
-            # wall clock: a dedicated thread sleeping to absolute deadlines keeps the period
-            # free of the executor's dispatch overhead
-            self._stream_thread = threading.Thread(target=self._stream_loop, daemon=True,
-                                                   name="action_stream")
-            self._stream_thread.start()
-        else:  # sim time: a ROS timer follows /clock
-            self.create_timer(1.0 / self.stream_rate_hz, self._stream, callback_group=stream_group)
+        self.remote: StreamProcess | None = None   # the stream process, when it runs
+        self._hold_sent = False
+        self._start_stream(stream_group)
         self.create_timer(cfg.heartbeat_period_s, self._heartbeat, callback_group=io_group)
         log.info(f"streaming {len(self.names)} DoF on {self.topics.action} at "
                  f"{self.stream_rate_hz:g} Hz, chunks H={pc.horizon} x {pc.step_period_s:g} s, "
                  f"K={policy.num_inference_steps}, strategy {cfg.strategy}")
+
+    def _start_stream(self, group) -> None:
+        """Wall clock: the stream process (or a thread); sim time: a ROS timer following /clock."""
+        cfg, log = self.cfg, self.get_logger()
+        wall = not self.get_parameter("use_sim_time").value
+        if wall and cfg.stream_process and self.sync is None:
+            # an OS process of its own: its ticks never wait for the GIL behind inference
+            self.remote = StreamProcess(StreamSpec.make(
+                self.get_name(), self.topics.action, self.names, self.stream_rate_hz,
+                cfg.executor_config(), cfg.stream_rt_priority))
+            log.info(f"stream process pid {self.remote.pid}")
+            return
+        self.action_pub = self.create_publisher(ActionStep, self.topics.action, STREAM)
+        if wall and cfg.stream_process:
+            log.info("stream_process is not used with inline_planner (the stream tick triggers "
+                     "the blocking call)")
+        if wall and cfg.stream_thread:
+            # a dedicated thread sleeping to absolute deadlines keeps the period free of the
+            # executor's dispatch overhead
+            self._stream_thread = threading.Thread(target=self._stream_loop, daemon=True,
+                                                   name="action_stream")
+            self._stream_thread.start()
+        else:
+            self.create_timer(1.0 / self.stream_rate_hz, self._stream, callback_group=group)
 
     def _warm_up(self, policy) -> None:
         obs = {"latent": np.zeros(policy.config.latent_dim), "latent_age_s": 0.0,
@@ -132,6 +150,8 @@ class ActionExpertNode(StackNode):
         err = self.rt.on_joint_state(msg.name, msg.position, self._now())
         if err:
             self.get_logger().error(f"rejected joint state: {err}", throttle_duration_sec=2.0)
+        elif self.remote is not None and not self._hold_sent:
+            self._hold_sent = self.remote.send_hold(self.rt.hold_value())
         if self.planner_inputs is not None and self.sync.planner.needs_proprio:
             self.planner_inputs.on_joint_state(msg)
 
@@ -158,7 +178,10 @@ class ActionExpertNode(StackNode):
             return
         wall = time.perf_counter() - t0
         avail_s = self._now()  # recorded as available_time so a re-run commits at the same time
-        self._publish_chunk(req, self.rt.commit(req, chunk, avail_s, wall), wall, avail_s)
+        tc = self.rt.commit(req, chunk, avail_s, wall)
+        if self.remote is not None:
+            self.remote.send_chunk(tc, avail_s)
+        self._publish_chunk(req, tc, wall, avail_s)
 
     def _sync_call(self) -> None:
         """Synchronous baseline: one blocking planner + expert call (after ``sync.request``)."""
@@ -188,33 +211,19 @@ class ActionExpertNode(StackNode):
         self.chunk_pub.publish(m)
 
     def _stream_loop(self) -> None:
-        if self.cfg.stream_rt_priority > 0:
-            self._set_rt_priority(self.cfg.stream_rt_priority)
-        period = 1.0 / self.stream_rate_hz
-        nxt = time.monotonic()
+        if self.cfg.stream_rt_priority > 0:  # the GIL is still shared: the switch interval bounds that
+            ok, what = apply_fifo_priority(self.cfg.stream_rt_priority, threading.get_native_id())
+            (self.get_logger().info if ok else self.get_logger().warning)(f"stream thread: {what}")
+        deadlines = PeriodicDeadlines(1.0 / self.stream_rate_hz, time.monotonic())
         while not self._stop.is_set():
-            nxt += period
-            delay = nxt - time.monotonic()
+            delay = deadlines.advance(time.monotonic())
             if delay > 0:
                 self._stop.wait(delay)
-            elif delay < -period:  # fell more than a tick behind: skip, do not burst
-                nxt = time.monotonic()
             try:
                 self._stream()
             except Exception as e:  # noqa: BLE001 - context shut down while publishing
                 if not self._stop.is_set():
                     self.get_logger().error(f"stream tick failed: {e}", throttle_duration_sec=2.0)
-
-    def _set_rt_priority(self, prio: int) -> None:
-        # the stream thread wakes every period for microseconds of work; on a machine shared with
-        # the sim and the models, real-time scheduling lets it preempt them (as a robot's control
-        # threads are). The GIL is still shared: the switch interval bounds that wait.
-        try:
-            os.sched_setscheduler(threading.get_native_id(), os.SCHED_FIFO, os.sched_param(prio))
-            self.get_logger().info(f"stream thread: SCHED_FIFO priority {prio}")
-        except (PermissionError, OSError, AttributeError) as e:
-            self.get_logger().warning(f"stream thread: SCHED_FIFO {prio} refused ({e}); "
-                                      "normal scheduling")
 
     def _on_infer_error(self, e: BaseException) -> None:
         self.get_logger().error(f"inference failed: {type(e).__name__}: {e}",
@@ -225,6 +234,8 @@ class ActionExpertNode(StackNode):
         self._infer_worker.stop()
         if self._stream_thread is not None:
             self._stream_thread.join(timeout=1.0)
+        if self.remote is not None:
+            self.remote.stop()
         return super().destroy_node()
 
     def _stream(self) -> None:
@@ -239,25 +250,40 @@ class ActionExpertNode(StackNode):
         if self.sync is not None and self.sync.request(now):
             self._infer_worker.trigger()  # the chunk has run out: the next blocking call
 
+    def _stream_figures(self) -> tuple[str, float, float, int]:
+        """(mode, rate_hz, period p99 s, non-finite values replaced) of whichever stream runs."""
+        rt = self.rt
+        if self.remote is None:
+            return (rt.mode, rt.stream_rate.rate_hz(), rt.stream_rate.periods_s.percentile(99),
+                    rt.rejected["nonfinite_stream"])
+        st = self.remote.poll_stats()
+        return (st.get("mode", "starting"), st.get("rate_hz", 0.0),
+                st.get("period_p99_s", float("nan")), st.get("nonfinite", 0))
+
     def _heartbeat(self) -> None:
         rt = self.rt
         inf = rt.infer_wall_s
-        per = rt.stream_rate.periods_s
-        mode = rt.mode
+        mode, rate_hz, p99_s, nonfinite = self._stream_figures()
         level = OK if mode == STREAMING else WARN
         msg = mode if mode == STREAMING else f"{mode}: {self._why_not}"
         if mode == NO_LATENT_HOLD:
             msg = f"holding the first joint state: {self._why_not}"
+        if self.remote is not None and self.remote.exit_code() is not None:
+            level = ERROR
+            msg = f"stream process exited (code {self.remote.exit_code()}): no actions streamed"
+            self.get_logger().error(msg, throttle_duration_sec=2.0)
         self.publish_diagnostics(level, msg, {
             "mode": mode, "strategy": self.cfg.strategy, "inline_planner": self.sync is not None,
+            "stream_process": self.remote is not None,
             "inference_p50_ms": f"{inf.percentile(50) * 1e3:.3f}",
             "inference_p99_ms": f"{inf.percentile(99) * 1e3:.3f}",
-            "stream_rate_hz": f"{rt.stream_rate.rate_hz():.2f}",
-            "stream_period_p99_ms": f"{per.percentile(99) * 1e3:.3f}",
+            "stream_rate_hz": f"{rate_hz:.2f}",
+            "stream_period_p99_ms": f"{p99_s * 1e3:.3f}",
             "delay_estimate_ms": f"{rt.executor.delay_estimate_s() * 1e3:.2f}",
             "latent_age_s": f"{rt.latent_age_s(self._now()):.3f}",
             "chunks": self._chunks, "overrun_cycles": self._infer_worker.coalesced,
-            **{f"rejected_{k}": v for k, v in rt.rejected.items()}, **self._sync_stats()})
+            **{f"rejected_{k}": v for k, v in {**rt.rejected, "nonfinite_stream": nonfinite}.items()},
+            **self._sync_stats()})
 
     def _sync_stats(self) -> dict[str, object]:
         if self.sync is None:

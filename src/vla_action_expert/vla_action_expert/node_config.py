@@ -32,8 +32,11 @@ class ActionExpertNodeConfig:
     seed: int = -1                    # noise seed; -1: the checkpoint's
     torch_threads: int = 1
     wrist_camera: str = "wrist"       # camera used when the checkpoint takes a wrist image
-    stream_thread: bool = True        # wall clock: stream from a dedicated thread (sim time: timer)
-    stream_rt_priority: int = 0       # > 0: SCHED_FIFO priority of that thread (needs CAP_SYS_NICE)
+    # wall clock: stream from an OS process of its own (ros_stream_process: no GIL shared with
+    # inference); false: from a dedicated thread (stream_thread) or the executor. Sim time: timer.
+    stream_process: bool = True
+    stream_thread: bool = True        # wall clock, no stream process: a dedicated thread
+    stream_rt_priority: int = 0       # > 0: SCHED_FIFO priority of the stream (needs CAP_SYS_NICE)
     heartbeat_period_s: float = 0.5
     # Synchronous baseline (issue #8): System 2 runs inside this node and one blocking call per
     # chunk runs the planner step and then System 1 on that latent (sync_cycle.SyncCycle). The

@@ -60,12 +60,10 @@ class ActionExpertRuntime:
         self._latent: tuple[np.ndarray, float] | None = None
         self._state: tuple[np.ndarray, float] | None = None
         self._wrist: np.ndarray | None = None
-        self._hold: np.ndarray | None = None   # latched state held before the first chunk
+        self.stream_state = ActionStream(self.executor)
         self._seq = 0
         self.infer_wall_s = RollingStats(200)
-        self.stream_rate = RateMeter(2000)
         self.rejected = {"latent": 0, "state": 0, "chunk": 0, "nonfinite_stream": 0}
-        self.mode = NO_INPUT
         self._name_idx: dict[tuple, np.ndarray | None] = {}
 
     # --- inputs (return None when accepted, else the reason for the rejection) ---------------
@@ -105,8 +103,7 @@ class ActionExpertRuntime:
             return "joint_states position is NaN/inf"
         with self._lock:
             self._state = (s, float(now_s))
-            if self._hold is None:
-                self._hold = s.copy()
+            self.stream_state.latch_hold(s)
         return None
 
     def on_wrist_image(self, img: np.ndarray) -> None:
@@ -162,25 +159,66 @@ class ActionExpertRuntime:
         return tc
 
     # --- streaming (stream timer) -------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return self.stream_state.mode
+
+    @property
+    def stream_rate(self) -> RateMeter:
+        return self.stream_state.rate
+
+    def hold_value(self) -> np.ndarray | None:
+        """The latched first joint state (what a stream holds before the first chunk)."""
+        with self._lock:
+            h = self.stream_state.hold
+            return None if h is None else h.copy()
+
     def stream(self, now_s: float) -> StreamOut | None:
         """The action for ``now_s``; None when there is nothing safe to send (no state yet)."""
         with self._lock:
-            step = self.executor.action_at(now_s)
-            if step is None:
-                if self._hold is None:
-                    self.mode = NO_INPUT
-                    return None
-                out = StreamOut(self._hold.copy(), 0, 0, NO_LATENT_HOLD)
-            else:
-                out = StreamOut(step.values, step.chunk_sequence, step.step_index,
-                                HOLDING if step.holding else STREAMING)
-            if not np.all(np.isfinite(out.values)):  # never reached with validated chunks
-                self.rejected["nonfinite_stream"] += 1
-                if self._hold is None:
-                    return None
-                out = StreamOut(self._hold.copy(), out.chunk_sequence, out.step_index, HOLDING)
-            else:
-                self._hold = np.array(out.values, dtype=np.float64)
-            self.mode = out.mode
-        self.stream_rate.tick(now_s)
+            out = self.stream_state.step(now_s)
+        self.rejected["nonfinite_stream"] = self.stream_state.nonfinite
+        return out
+
+
+class ActionStream:
+    """The stream side of the runtime: one action per tick from an executor's chunks.
+
+    Before the first chunk it holds the latched first joint state; a non-finite value (never
+    produced by validated chunks) is replaced by the last value sent. Used under the runtime's
+    lock in process, and on its own in the stream process (``ros_stream_process``), which keeps
+    a mirror executor fed with the same chunks. Not thread-safe.
+    """
+
+    def __init__(self, executor: ChunkExecutor):
+        self.executor = executor
+        self.hold: np.ndarray | None = None   # latched state held before the first chunk
+        self.mode = NO_INPUT
+        self.nonfinite = 0
+        self.rate = RateMeter(2000)
+
+    def latch_hold(self, values) -> None:
+        """Take the first joint state as the hold target (later calls change nothing)."""
+        if self.hold is None:
+            self.hold = np.array(values, dtype=np.float64)
+
+    def step(self, now_s: float) -> StreamOut | None:
+        step = self.executor.action_at(now_s)
+        if step is None:
+            if self.hold is None:
+                self.mode = NO_INPUT
+                return None
+            out = StreamOut(self.hold.copy(), 0, 0, NO_LATENT_HOLD)
+        else:
+            out = StreamOut(step.values, step.chunk_sequence, step.step_index,
+                            HOLDING if step.holding else STREAMING)
+        if not np.all(np.isfinite(out.values)):  # never reached with validated chunks
+            self.nonfinite += 1
+            if self.hold is None:
+                return None
+            out = StreamOut(self.hold.copy(), out.chunk_sequence, out.step_index, HOLDING)
+        else:
+            self.hold = np.array(out.values, dtype=np.float64)
+        self.mode = out.mode
+        self.rate.tick(now_s)
         return out
