@@ -64,6 +64,9 @@ def test_corrupt_asset_file_fails_with_clear_message(tmp_path):
 def test_aloha_expert_solves_a_seed(aloha_env, task):
     ok, instruction, n = run_episode(aloha_env, task, 100, make_expert(aloha_env))
     assert ok, f"{task}: {instruction}"
+    lifted = ["cube"] if task == "transfer_cube" else ["peg", "socket"]
+    assert aloha_env.task_state()["lifted_objects"] == lifted
+    assert aloha_env.wrong_lifted_objects() == []
 
 
 def test_render_top_and_wrist_cameras(aloha_env):

@@ -119,6 +119,7 @@ def test_task_state_is_json_ready(franka_env):
     franka_env.reset("push_cube", 4)
     st = json.loads(json.dumps(franka_env.task_state()))
     assert st["task"] == "push_cube" and st["seed"] == 4 and st["success"] is False
+    assert st["lifted_objects"] == []
     assert st["params"]["color"] in st["instruction"]
 
 

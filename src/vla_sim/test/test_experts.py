@@ -15,6 +15,10 @@ def test_franka_expert_solves_a_few_seeds(franka_env, task):
         ok, instruction, n = run_episode(franka_env, task, seed, expert)
         assert ok, f"{task} seed {seed}: {instruction}"
         assert n * 0.02 <= franka_env.task.max_duration_s
+        # the expert lifts exactly the target (pushing lifts nothing): no wrong-object pick
+        lifted = [franka_env.task_params["target"]] if task != "push_cube" else []
+        assert franka_env.task_state()["lifted_objects"] == lifted
+        assert franka_env.wrong_lifted_objects() == []
 
 
 def test_expert_actions_are_finite_and_within_limits(franka_env):

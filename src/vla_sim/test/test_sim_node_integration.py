@@ -96,6 +96,7 @@ def test_bridge_topics_types_commands_bad_input_and_reset(ros, tmp_path):
         assert (img.width, img.height, img.encoding, len(img.data)) == (32, 24, "rgb8", 32 * 24 * 3)
         task = json.loads(got["task"][-1].data)
         assert task["task"] == "pick_cube" and task["instruction"] and task["success"] is False
+        assert task["lifted_objects"] == []  # the arm holds: nothing lifted
         # joint_states are stamped with sim time, one per 2 ms physics step
         stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in got["js"][-20:]]
         assert all(b > a for a, b in zip(stamps, stamps[1:]))

@@ -23,6 +23,9 @@ class TransferCube(Task):
     name = "transfer_cube"
     max_duration_s = 10.0
 
+    def lift_objects(self, params):
+        return ("cube",)  # peg and socket are parked under the table
+
     def reset(self, ctx, rng):
         from_arm = "right" if rng.random() < 0.5 else "left"
         sgn = 1.0 if from_arm == "right" else -1.0
@@ -52,6 +55,9 @@ class Insertion(Task):
     touches the pin inside. Success: peg touches the pin with both objects off the table."""
     name = "insertion"
     max_duration_s = 10.0
+
+    def lift_objects(self, params):
+        return ("peg", "socket")  # the cube is parked under the table
 
     def reset(self, ctx, rng):
         peg = (rng.uniform(0.1, 0.2), rng.uniform(0.42, 0.58))

@@ -17,7 +17,8 @@ import numpy as np
 
 from vla_sim.command_gate import CommandError, CommandGate, GateSpec
 from vla_sim.scene_spec import SceneSpec
-from vla_sim.tasks import Task, TaskContext
+from vla_sim.sim_config import TASK_CHECK_PERIOD_STEPS
+from vla_sim.tasks import LIFT_THRESHOLD_M, Task, TaskContext, wrong_lifted_objects
 
 SETTLE_STEPS = 50  # physics steps after a reset so objects rest on the table (time not advanced)
 
@@ -30,13 +31,22 @@ class SimEnv:
         outputs: the robot's command outputs (forward command controllers), in config order.
         tasks: task name -> Task.
         command_timeout_s: commands older than this (sim time) are stale -> hold.
+        lift_threshold_m: a task object this much above its height at reset counts as lifted.
+        task_check_period_steps: ``step`` latches lifted objects every this many physics steps.
     Raises:
-        ValueError: outputs name unknown joints, or an effort output includes a gripper.
+        ValueError: outputs name unknown joints, or an effort output includes a gripper, or
+            task_check_period_steps < 1.
     """
 
     def __init__(self, spec: SceneSpec, outputs: Sequence[GateSpec], tasks: dict[str, Task],
-                 command_timeout_s: float = 0.1):
+                 command_timeout_s: float = 0.1, lift_threshold_m: float = LIFT_THRESHOLD_M,
+                 task_check_period_steps: int = TASK_CHECK_PERIOD_STEPS):
+        if int(task_check_period_steps) < 1:
+            raise ValueError("task_check_period_steps must be >= 1")
         self.spec = spec
+        self.lift_threshold_m = float(lift_threshold_m)
+        self.task_check_period_steps = int(task_check_period_steps)
+        self._n_steps = 0  # step() physics steps since construction (lift-check cadence)
         self.model = spec.model
         self.data = mujoco.MjData(self.model)
         self.tasks = dict(tasks)
@@ -198,6 +208,11 @@ class SimEnv:
             self.episode_start_s = t_keep
             if self.task:
                 self.task.after_settle(self._ctx, self.task_params)
+            names = tuple(self.task.lift_objects(self.task_params)) if self.task else ()
+            self._lift_names = names
+            self._lift_bodies = np.array([self._ctx.body_id(n) for n in names], int)
+            self._lift_z0 = self.data.xpos[self._lift_bodies, 2].copy()
+            self._lifted: set[str] = set()
             return self.instruction
 
     def _set_gripper_qpos(self, gi: int, width: float) -> None:
@@ -220,12 +235,39 @@ class SimEnv:
         with self.lock:
             return bool(self.task.success(self._ctx, self.task_params)) if self.task else False
 
+    def update_lifted(self) -> bool:
+        """Latch the task's objects (``Task.lift_objects``) that are now more than
+        ``lift_threshold_m`` above their height at reset. ``step`` calls it every
+        ``task_check_period_steps`` (a few array reads; not every physics step).
+        Returns True if the lifted set grew."""
+        with self.lock:
+            if not len(self._lift_bodies):
+                return False
+            up = self.data.xpos[self._lift_bodies, 2] - self._lift_z0 > self.lift_threshold_m
+            new = {n for n, u in zip(self._lift_names, up) if u} - self._lifted
+            self._lifted |= new
+            return bool(new)
+
+    def lifted_objects(self) -> list[str]:
+        """Sorted names of the objects lifted since the reset (as of the last check, see
+        ``update_lifted``); an object lifted and dropped stays in."""
+        with self.lock:
+            return sorted(self._lifted)
+
+    def wrong_lifted_objects(self) -> list[str]:
+        """Lifted objects that are wrong-object picks (``tasks.wrong_lifted_objects``)."""
+        with self.lock:
+            return wrong_lifted_objects(self._lifted, self.task_params)
+
     def task_state(self) -> dict:
-        """JSON-able task state: task, instruction, seed, success, episode time, parameters."""
-        return {"task": self.task.name if self.task else "", "instruction": self.instruction,
-                "seed": self.seed, "success": self.success(),
-                "episode_time_s": round(self.time_s - self.episode_start_s, 4),
-                "params": self.task_params}
+        """JSON-able task state: task, instruction, seed, success, episode time, parameters,
+        lifted objects (updated now, see ``update_lifted``)."""
+        with self.lock:
+            self.update_lifted()
+            return {"task": self.task.name if self.task else "", "instruction": self.instruction,
+                    "seed": self.seed, "success": self.success(),
+                    "episode_time_s": round(self.time_s - self.episode_start_s, 4),
+                    "params": self.task_params, "lifted_objects": self.lifted_objects()}
 
     # ----------------------------------------------------------------------------- commands
     def submit(self, output_index: int, values, now_s: float | None = None) -> None:
@@ -309,11 +351,15 @@ class SimEnv:
         d.ctrl[self._grip_act] = self._grip_target * self._grip_ctrl_per_width
 
     def step(self, n: int = 1) -> None:
-        """Advance the physics ``n`` steps (each ``dt_s``), applying the joint controllers."""
+        """Advance the physics ``n`` steps (each ``dt_s``), applying the joint controllers;
+        every ``task_check_period_steps`` steps the lifted objects are latched."""
         with self.lock:
             for _ in range(int(n)):
                 self._control()
                 mujoco.mj_step(self.model, self.data)
+                self._n_steps += 1
+                if self._n_steps % self.task_check_period_steps == 0:
+                    self.update_lifted()
 
     # ----------------------------------------------------------------------------- rendering
     def render(self, camera: str, width: int, height: int) -> np.ndarray:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from vla_sim.command_gate import GateSpec
 from vla_sim.env import SimEnv
+from vla_sim.sim_config import TASK_CHECK_PERIOD_STEPS
 
 
 def make_scene_spec(robot_cfg, model_path: str | None = None):
@@ -16,13 +17,15 @@ def make_scene_spec(robot_cfg, model_path: str | None = None):
     raise ValueError(f"no simulated scene for robot '{robot_cfg.robot}' (franka, aloha)")
 
 
-def make_env(robot_cfg, command_timeout_s: float = 0.1, model_path: str | None = None) -> SimEnv:
+def make_env(robot_cfg, command_timeout_s: float = 0.1, model_path: str | None = None,
+             task_check_period_steps: int = TASK_CHECK_PERIOD_STEPS) -> SimEnv:
     """SimEnv for ``robot_cfg`` (vla_common RobotConfig) with its mode's command outputs.
 
     Args:
         robot_cfg: loaded robot config (robot "franka" or "aloha").
         command_timeout_s: stale-command timeout (sim time).
         model_path: override of the robot model file (URDF for Franka, assets dir for ALOHA).
+        task_check_period_steps: physics steps between lifted-object checks (``SimEnv.step``).
     Raises:
         ModelFileError: missing or corrupt model files.
         ValueError: unknown robot or names that do not match the model.
@@ -35,4 +38,5 @@ def make_env(robot_cfg, command_timeout_s: float = 0.1, model_path: str | None =
         from vla_sim.aloha_tasks import aloha_tasks
         tasks = aloha_tasks()
     outputs = [GateSpec(o.topic, o.interface, tuple(o.joints)) for o in robot_cfg.interfaces.command_outputs]
-    return SimEnv(spec, outputs, tasks, command_timeout_s)
+    return SimEnv(spec, outputs, tasks, command_timeout_s,
+                  task_check_period_steps=task_check_period_steps)

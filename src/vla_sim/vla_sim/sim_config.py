@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+# Physics steps between task checks (success on the task topic; SimEnv latches lifted objects
+# at this cadence too, in the node and in process).
+TASK_CHECK_PERIOD_STEPS = 50
+
 
 @dataclass(frozen=True)
 class SimNodeConfig:
@@ -30,7 +34,7 @@ class SimNodeConfig:
     camera_width_px: tuple = (128,)
     camera_height_px: tuple = (128,)
     camera_rate_hz: tuple = (10.0,)
-    task_check_period_steps: int = 50   # physics steps between success checks (task topic)
+    task_check_period_steps: int = TASK_CHECK_PERIOD_STEPS  # steps between task checks (task topic)
     model_path: str = ""                # override of the robot model file ("" = packaged one)
     stamp_epoch: str = "zero"           # "zero" | "wall" (see above)
 

@@ -2,9 +2,9 @@
 
 Publishes /clock and /joint_states every physics step (2 ms sim time -> 500 Hz), camera images
 and CameraInfo per camera at its configured sim-time rate (rendered in a thread of its own so
-physics keeps its rate), and the latched task state on /vla_sim/task. Takes
-std_msgs/Float64MultiArray commands on each configured ``<controller>/commands`` topic and offers
-/vla_sim/reset (vla_interfaces/ResetTask).
+physics keeps its rate), and the latched task state on /vla_sim/task (on reset and when success
+or the lifted objects change). Takes std_msgs/Float64MultiArray commands on each configured
+``<controller>/commands`` topic and offers /vla_sim/reset (vla_interfaces/ResetTask).
 """
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ class SimNode(StackNode):
         # driver's are (a sim slower than real time then shows as aging data, never as a clock
         # that drifts away from the nodes' wall clock)
         self._wall_stamps = self.cfg.stamp_epoch == "wall"
-        self.env = make_env(self.robot, self.cfg.command_timeout_s, self.cfg.model_path or None)
+        self.env = make_env(self.robot, self.cfg.command_timeout_s, self.cfg.model_path or None,
+                            self.cfg.task_check_period_steps)
         task = self.cfg.task or next(iter(self.env.tasks))
         self.env.reset(task, self.cfg.seed, self.cfg.instruction_split)
         self.cams = self.cfg.camera_settings(tuple(self.robot.cameras)) if self.cfg.render_enabled else {}
@@ -78,6 +79,7 @@ class SimNode(StackNode):
         self._rejected_log_s = -1e9
         self._last_error = ""
         self._success = None
+        self._lifted: list[str] | None = None
         self._running = True
         self._frame_lock = threading.Condition()
         self._frames_due: list[str] = []
@@ -120,6 +122,7 @@ class SimNode(StackNode):
     def _publish_task_state(self) -> None:
         st = self.env.task_state()
         self._success = st["success"]
+        self._lifted = st["lifted_objects"]
         self._task_pub.publish(String(data=json.dumps(st)))
 
     def _heartbeat(self) -> None:
@@ -150,7 +153,8 @@ class SimNode(StackNode):
                 self._step_meter.tick(t)
                 k += 1
                 if k % self.cfg.task_check_period_steps == 0:
-                    if self.env.success() != self._success:
+                    # env.step latched the lifted objects at this same cadence
+                    if self.env.success() != self._success or self.env.lifted_objects() != self._lifted:
                         self._publish_task_state()
                 due = sched.due(t) if self.cams else []
                 if due:

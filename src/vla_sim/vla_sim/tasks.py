@@ -11,6 +11,21 @@ import numpy as np
 
 from vla_sim.scenes.common import PALETTE
 
+# A task object this much above its height at reset counts as lifted (latched for the episode);
+# a lifted object other than the task's target is a wrong-object pick (evaluation metric).
+LIFT_THRESHOLD_M = 0.04
+
+
+def wrong_lifted_objects(lifted, params: dict) -> list[str]:
+    """The lifted objects that count as wrong-object picks: every one but ``params["target"]``.
+
+    One definition for the in-process and the ROS-graph evaluation (the latter has only the
+    ``/vla_sim/task`` JSON: ``lifted_objects`` and ``params``). A task without a single target
+    object (ALOHA: every object it tracks is part of the task) has no wrong-object picks.
+    """
+    target = params.get("target")
+    return [] if target is None else sorted(o for o in lifted if o != target)
+
 
 class TaskContext:
     """Name-based access to bodies/geoms of the scene for tasks and experts."""
@@ -83,6 +98,10 @@ class Task:
     def after_settle(self, ctx: TaskContext, params: dict) -> None:
         """Record positions after objects settled (e.g. a push's start point)."""
 
+    def lift_objects(self, params: dict) -> tuple[str, ...]:
+        """Bodies whose lifts above their reset height ``SimEnv`` tracks (names as in params)."""
+        return ()
+
     def success(self, ctx: TaskContext, params: dict) -> bool:
         raise NotImplementedError
 
@@ -107,6 +126,9 @@ CUBE_HALF = 0.02
 class FrankaTableTask(Task):
     """Shared layout randomization: 4 cubes, 2 plates, 2 distractors, distinct cube colours."""
     max_duration_s = 8.0
+
+    def lift_objects(self, params):
+        return CUBES
 
     def _layout(self, ctx: TaskContext, rng: np.random.Generator, first: str | None = None,
                 first_box=None, reject=None) -> dict:

@@ -106,3 +106,31 @@ def test_write_gif_rejects_bad_input(tmp_path, frames, kw):
     from vla_tools.gif_writer import write_gif
     with pytest.raises(ValueError):
         write_gif(frames, tmp_path / "x.gif", **kw)
+
+
+def test_graph_backend_counts_wrong_object_picks_from_the_sim_task_json():
+    """The ROS-graph evaluation reads /vla_sim/task: a number (0 when nothing wrong was lifted),
+    counted like the in-process evaluation, and None only from a sim that does not report it."""
+    import mujoco
+
+    from vla_common.config import load_robot_config
+    from vla_sim.factory import make_env
+    from vla_sim.tasks import CUBES
+    from vla_tools.ros_eval_graph import wrong_object_picks
+    env = make_env(load_robot_config("franka", "sim"))
+    try:
+        env.reset("pick_cube", 100000)
+        fresh = json.loads(json.dumps(env.task_state()))
+        other = next(c for c in CUBES if c != env.task_params["target"])
+        jnt = env.model.body_jntadr[env._ctx.body_id(other)]
+        env.data.qpos[env.model.jnt_qposadr[jnt] + 2] += 0.1
+        mujoco.mj_forward(env.model, env.data)
+        lifted = json.loads(json.dumps(env.task_state()))
+        assert wrong_object_picks(lifted) == len(env.wrong_lifted_objects()) == 1
+    finally:
+        env.close()
+    assert wrong_object_picks(fresh) == 0
+    assert wrong_object_picks({k: v for k, v in fresh.items() if k != "lifted_objects"}) is None
+    s = evaluate.summarize([_ep("async", "pick_cube", 1, True, 3.0, wrong=wrong_object_picks(fresh)),
+                            _ep("async", "pick_cube", 2, False, wrong=wrong_object_picks(lifted))])
+    assert s["async"]["pick_cube"]["episodes_with_wrong_object_pick"] == 1

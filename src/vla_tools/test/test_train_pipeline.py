@@ -76,6 +76,9 @@ def test_inproc_rollout_runs_both_modes_on_an_eval_seed(trained, mode):
     assert r.mode == mode and r.task == "pick_cube" and r.seed == 100000
     assert r.chunk_rate_hz > 0 and r.latent_rate_hz > 0 and r.duration_s >= 0.6
     assert "yellow" in r.instruction  # the sim's sampled phrasing of this seed
+    # wrong-object picks come from the sim's lift tracking (the graph evaluation's source too)
+    assert r.wrong_object_picks == len(r.extra["wrong_objects"])
+    assert set(r.extra["wrong_objects"]) <= set(r.extra["lifted_objects"])
 
 
 def test_unknown_task_is_a_clear_error_and_trains_nothing(tmp_path, capsys):

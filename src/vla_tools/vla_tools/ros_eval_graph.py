@@ -224,6 +224,17 @@ def write_params_file(robot: str, overrides: dict, out: Path) -> Path:
     return out
 
 
+def wrong_object_picks(task_state: dict) -> int | None:
+    """Wrong-object picks of an episode from the sim's last ``/vla_sim/task`` JSON: its
+    ``lifted_objects`` counted by ``vla_sim.tasks.wrong_lifted_objects`` (the in-process
+    evaluation's definition). None when the state has no ``lifted_objects`` (an older sim)."""
+    from vla_sim.tasks import wrong_lifted_objects
+    lifted = task_state.get("lifted_objects")
+    if lifted is None:
+        return None
+    return len(wrong_lifted_objects(lifted, task_state.get("params") or {}))
+
+
 def _wait(pred, timeout_s: float, launcher, what: str) -> None:
     t0 = time.monotonic()
     while not pred():
@@ -277,9 +288,7 @@ def _episode(mon: EvalMonitor, launcher, task: str, seed: int, instruction: str 
         q = list(mon.q)
         s1, s2 = list(mon.s1_ms), list(mon.s2_ms)
         st = dict(mon.task)
-    lifted = st.get("lifted_objects")  # reported by the sim when it supports it
-    target = (st.get("params") or {}).get("target")
-    wrong = None if lifted is None else len([o for o in lifted if o != target])
+    wrong = wrong_object_picks(st)
     return {"task": task, "seed": int(seed), "instruction": text, "success": success_at is not None,
             "time_to_success_s": success_at, "duration_s": round(dur, 3),
             "wrong_object_picks": wrong, "jerk_rms_rad_s3": _resampled_jerk(q),

@@ -38,7 +38,6 @@ class RolloutConfig:
     max_duration_s: float = 0.0        # 0: the task's own limit
     post_success_s: float = 0.0        # keep running after success (0: stop at success)
     fixed_delays_s: tuple[float, float] | None = None  # (S2, S1) sim delays instead of measured
-    lift_threshold_m: float = 0.04     # a non-target object this high = wrong-object pick
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -102,16 +101,6 @@ class InprocStack:
         if names != tuple(env.command_names):
             raise ValueError(f"policy action names {names} != sim command names {env.command_names}")
 
-    def _cube_heights(self) -> dict[str, float]:
-        ctx = self.env._ctx
-        out = {}
-        for n in getattr(self.env.task, "objects", None) or _default_objects(self.env):
-            try:
-                out[n] = float(ctx.body_pos(n)[2])
-            except KeyError:
-                pass
-        return out
-
     def run_episode(self, task: str, seed: int, instruction: str | None, cfg: RolloutConfig,
                     split: str = "train") -> EpisodeResult:
         """Reset ``task``/``seed`` and run the policy until success or the time limit.
@@ -119,6 +108,11 @@ class InprocStack:
         Args:
             instruction: text to give the planner; None = the sim's sampled instruction.
             split: which phrasing list the sim samples from when ``instruction`` is None.
+
+        Wrong-object picks come from the sim's own lift tracking (``SimEnv.step`` latches
+        lifted objects every ``task_check_period_steps``, counted by
+        ``vla_sim.tasks.wrong_lifted_objects``): the ROS-graph evaluation counts them with the
+        same code from ``/vla_sim/task``.
         """
         from vla_action_expert.executor import ExecutorConfig
         from vla_action_expert.runtime import ActionExpertRuntime
@@ -140,9 +134,6 @@ class InprocStack:
         rt = ActionExpertRuntime(self.policy, ecfg)
         sync = SyncCycle(rt, pcore) if cfg.mode == "sync" else None
         sync_pending = None  # (available_at, SyncCall): the call returns after its delay
-        params = env.task_params
-        target = params.get("target")
-        h0 = self._cube_heights()
         t0 = env.time_s
         limit = cfg.max_duration_s or env.task.max_duration_s
         tick = 1.0 / cfg.stream_rate_hz
@@ -155,7 +146,6 @@ class InprocStack:
         n_latents = n_chunks = n_fresh = 0
         qs = []
         success_at = None
-        lifted_wrong: set[str] = set()
         k = 0
         while True:
             t = env.time_s - t0
@@ -215,10 +205,6 @@ class InprocStack:
             env.step(n_sub)
             qs.append(js)
             k += 1
-            if target is not None and k % 10 == 0:
-                for n, z in self._cube_heights().items():
-                    if n != target and z - h0.get(n, z) > cfg.lift_threshold_m:
-                        lifted_wrong.add(n)
             if success_at is None and env.success():
                 success_at = env.time_s - t0
             t_end = env.time_s - t0
@@ -227,6 +213,7 @@ class InprocStack:
             if t_end >= limit:
                 break
         dur = env.time_s - t0
+        lifted_wrong = env.wrong_lifted_objects()
         return EpisodeResult(
             task=task, seed=int(seed), instruction=text, mode=cfg.mode,
             success=success_at is not None, time_to_success_s=success_at, duration_s=round(dur, 3),
@@ -236,7 +223,8 @@ class InprocStack:
             latent_rate_hz=n_latents / dur if dur > 0 else 0.0,
             s2_compute_ms_p50=float(np.median(s2_ms)) if s2_ms else float("nan"),
             s1_compute_ms_p50=float(np.median(s1_ms)) if s1_ms else float("nan"),
-            extra={"wrong_objects": sorted(lifted_wrong), "backend": "inproc"})
+            extra={"wrong_objects": lifted_wrong, "lifted_objects": env.lifted_objects(),
+                   "backend": "inproc"})
 
 
 def _arm_jerk(qs: list, tick_s: float) -> float:
@@ -245,11 +233,3 @@ def _arm_jerk(qs: list, tick_s: float) -> float:
         return 0.0
     step = max(1, int(round(0.02 / tick_s)))
     return jerk_rms(np.array(qs)[::step, :-1], step * tick_s)
-
-
-def _default_objects(env) -> tuple[str, ...]:
-    try:
-        from vla_sim.tasks import CUBES
-        return CUBES
-    except ImportError:  # pragma: no cover
-        return ()
