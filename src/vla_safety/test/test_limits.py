@@ -114,3 +114,24 @@ def test_limit_effort_clips_magnitude_and_rate():
     tau, r = limit_effort(np.array([100.0, -3.0]), np.array([49.5, 0.0]), L, 0.001)
     np.testing.assert_allclose(tau, [50.0, -1.0])
     assert r == pytest.approx(50.5)  # rate of joint a: (100 - 49.5) / (1000 * 0.001)
+
+
+def test_limit_step_caller_band_is_reached_within_acceleration_and_jerk_limits():
+    """``v_band`` (the supervisor's braking room above the table) is the lowest-priority band:
+    the stream slows into it at most at acc_max and jerk_max, and other DoFs are not touched."""
+    L, dt = lim2(), 0.002
+    band = (np.array([-np.inf, -np.inf]), np.array([0.2, np.inf]))  # joint a: at most 0.2 rad/s
+    ff = np.array([1.5, 0.5])
+    runs = {}
+    for name, b in (("band", band), ("free", None)):
+        q, v, a = np.zeros(2), ff.copy(), np.zeros(2)
+        vs = []
+        for k in range(100):
+            q1, v1, a1, _ = limit_step(ff * (k + 1) * dt, q, v, a, L, dt, v_ff=ff, v_band=b)
+            assert np.all(np.abs(v1 - v) <= L.acc_max * dt + 1e-9)
+            assert np.all(np.abs(a1 - a) <= L.jerk_max * dt + 1e-6)
+            q, v, a = q1, v1, a1
+            vs.append(v)
+        runs[name] = np.array(vs)
+    assert runs["band"][-1, 0] <= 0.2 + 1e-9 and runs["free"][-1, 0] == pytest.approx(1.5)
+    np.testing.assert_array_equal(runs["band"][:, 1], runs["free"][:, 1])

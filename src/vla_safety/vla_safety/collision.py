@@ -201,6 +201,34 @@ class RobotGeometry:
             grad[a] = row[self._arm_v]
         return low, grad
 
+    def tip_lever_bounds(self, widths_max: np.ndarray) -> np.ndarray:
+        """Per arm, an upper bound (m) of |d(lowest tip z)/dq| over its revolute arm joints and
+        every configuration: the distance from a joint's axis to a tip point is at most the sum
+        of the joint offsets below it, the finger strokes and the tip vertex's distance from its
+        joint (triangle inequality along the chain).
+
+        Args:
+            widths_max: largest gripper command per gripper (the finger strokes follow from it).
+        """
+        stroke = {j: abs(float(w)) * self._finger_k
+                  for idx, w in zip(self._grip_idx, np.atleast_1d(widths_max))
+                  for j in idx}
+        arm_q = set(self._arm_idx)
+        out = np.zeros(len(self._tips))
+        for a, items in enumerate(self._tips):
+            for jid, pts in items:
+                r, j = float(np.max(np.linalg.norm(pts, axis=1))), jid
+                while j > 0 and self.model.joints[j].idx_q not in arm_q:  # finger joints
+                    r += float(np.linalg.norm(self.model.jointPlacements[j].translation))
+                    r += stroke.get(self.model.joints[j].idx_q, 0.0)
+                    j = self.model.parents[j]
+                while j > 0 and self.model.parents[j] > 0 and \
+                        self.model.joints[self.model.parents[j]].idx_q in arm_q:
+                    r += float(np.linalg.norm(self.model.jointPlacements[j].translation))
+                    j = self.model.parents[j]
+                out[a] = max(out[a], r)
+        return out
+
     def ee_position(self, q_arm: np.ndarray, widths: np.ndarray = ()) -> np.ndarray:
         """First arm's end-effector frame origin in the base frame (m), ``(3,)``."""
         return self.fence_points(q_arm, widths)[0][0]

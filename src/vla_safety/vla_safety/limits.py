@@ -121,7 +121,8 @@ CATCH_UP_RAMPS = 4.0
 
 def limit_step(q_des: np.ndarray, q_prev: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarray,
                lim: DofLimits, period_s: float, vel_scale: float = 1.0,
-               pos_margin: float | np.ndarray = 0.0, v_ff: np.ndarray | None = None):
+               pos_margin: float | np.ndarray = 0.0, v_ff: np.ndarray | None = None,
+               v_band: tuple[np.ndarray, np.ndarray] | None = None):
     """Move a position stream one period towards ``q_des`` within every motion limit.
 
     With ``v_ff`` (the command stream's own velocity) the desired velocity is ``v_ff`` plus a
@@ -132,10 +133,11 @@ def limit_step(q_des: np.ndarray, q_prev: np.ndarray, v_prev: np.ndarray, a_prev
 
     The step's velocity is clipped per DoF into bands, in priority order: (hard) the velocity
     limit and the acceleration band around ``v_prev``; (soft) the braking room before
-    ``pos_max - margin`` / ``pos_min + margin``, the scaled velocity ``vel_scale * vel_max`` and
-    the jerk band around ``v_prev + a_prev * period_s``. A soft band is intersected when it can
-    be, otherwise the velocity gets as close to it as the harder bands allow (so a sudden
-    slow-down is reached at ``acc_max``, never with an acceleration spike).
+    ``pos_max - margin`` / ``pos_min + margin``, the scaled velocity ``vel_scale * vel_max``,
+    the jerk band around ``v_prev + a_prev * period_s`` and last ``v_band`` (the caller's own
+    band, e.g. the braking room before the table). A soft band is intersected when it can be,
+    otherwise the velocity gets as close to it as the harder bands allow (so a sudden slow-down
+    is reached at ``acc_max``, never with an acceleration spike).
 
     Args:
         q_des: desired position (finite).
@@ -145,6 +147,7 @@ def limit_step(q_des: np.ndarray, q_prev: np.ndarray, v_prev: np.ndarray, a_prev
         vel_scale: 0..1 factor on the velocity limit (slow-down zones, degraded mode).
         pos_margin: distance kept from the hard position limits.
         v_ff: command stream velocity (finite) or None.
+        v_band: ``(lo, hi)`` velocity bounds per DoF (``-inf``/``inf`` = none) or None.
     Returns:
         ``(q, v, a, scale)``: the limited step and the achieved fraction of the desired
         displacement (1.0 = not clipped, min over DoF; used for status ``velocity_scale``).
@@ -184,7 +187,10 @@ def limit_step(q_des: np.ndarray, q_prev: np.ndarray, v_prev: np.ndarray, a_prev
     brake_lo = -(-ad / 2 + np.sqrt(ad * ad / 4 + 2.0 * lim.acc_max * room_lo))
     j_mid = v_prev + a_prev * dt
     jd = lim.jerk_max * dt * dt
-    for b_lo, b_hi in ((brake_lo, brake_hi), (-vmax, vmax), (j_mid - jd, j_mid + jd)):
+    bands = [(brake_lo, brake_hi), (-vmax, vmax), (j_mid - jd, j_mid + jd)]
+    if v_band is not None:
+        bands.append(v_band)
+    for b_lo, b_hi in bands:
         lo, hi = np.clip(b_lo, lo, hi), np.clip(b_hi, lo, hi)
     v = np.clip(v_des, lo, hi)
     # never further out than the band (a stream already inside the margin is not yanked back)
@@ -194,6 +200,26 @@ def limit_step(q_des: np.ndarray, q_prev: np.ndarray, v_prev: np.ndarray, a_prev
     moved = np.abs(q_des - q_prev)
     frac = np.where(moved > 1e-12, np.abs(q - q_prev) / np.maximum(moved, 1e-12), 1.0)
     return q, v, a, float(np.clip(np.min(frac), 0.0, 1.0)) if frac.size else 1.0
+
+
+def braking_travel(v: np.ndarray, a: np.ndarray, lim: DofLimits, period_s: float) -> np.ndarray:
+    """Distance per DoF a stream travels from its previous sample when its step has velocity
+    ``v`` and acceleration ``a`` and it brakes from there on as hard as :func:`limit_step` can:
+    this step (``|v| dt``), the jerk-limited ramp from ``a`` to full braking
+    (``(acc_max + a sign(v)) / jerk_max``, counted at ``|v|``: the little speed gained on the
+    ramp is left to the caller's slack) and ``v^2 / (2 acc_max)`` (which bounds the discrete
+    sum of the braking steps).
+
+    Args:
+        v, a: the step's velocity and acceleration.
+        lim: per-DoF limits.
+        period_s: the step's duration (> 0).
+    Returns:
+        Non-negative distances, in the direction of ``v``.
+    """
+    av = np.abs(v)
+    ramp = np.clip(lim.acc_max + a * np.sign(v), 0.0, 2.0 * lim.acc_max) / lim.jerk_max
+    return av * (period_s + ramp) + av * av / (2.0 * lim.acc_max)
 
 
 def brake_step(q_prev: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarray, lim: DofLimits,
