@@ -147,7 +147,8 @@ class ActionExpertNode(StackNode):
             self.get_logger().error(f"rejected latent: {err}", throttle_duration_sec=2.0)
 
     def _on_js(self, msg: JointState) -> None:
-        err = self.rt.on_joint_state(msg.name, msg.position, self._now())
+        err = self.rt.on_joint_state(msg.name, msg.position, self._now(),
+                                     stamp_to_s(msg.header.stamp))
         if err:
             self.get_logger().error(f"rejected joint state: {err}", throttle_duration_sec=2.0)
         elif self.remote is not None and not self._hold_sent:
@@ -185,7 +186,7 @@ class ActionExpertNode(StackNode):
 
     def _sync_call(self) -> None:
         """Synchronous baseline: one blocking planner + expert call (after ``sync.request``)."""
-        call = self.sync.call(self._now())
+        call = self.sync.call(self._now(), clock=self._now)
         if call.planner.latent is not None:
             self.latent_pub.publish(latent_msg(call.planner, self.sync.planner.backbone.model_id))
         if call.chunk is None:
@@ -206,7 +207,8 @@ class ActionExpertNode(StackNode):
                         data=tc.actions.astype(np.float32).ravel().tolist(),
                         step_period_s=tc.period_s, chunk_start_time=s_to_stamp(tc.start_s),
                         sequence=tc.sequence, latent_stamp=s_to_stamp(req.latent_stamp_s),
-                        inference_time_s=wall, available_time=s_to_stamp(avail_s))
+                        inference_time_s=wall, available_time=s_to_stamp(avail_s),
+                        state_stamp=s_to_stamp(req.state_stamp_s))
         m.header.stamp = s_to_stamp(req.start_s)
         self.chunk_pub.publish(m)
 

@@ -40,6 +40,7 @@ class InferenceRequest:
     guide: tuple | None
     sequence: int
     wrist_image: np.ndarray | None = None
+    state_stamp_s: float = 0.0     # the joint state's own stamp (0: not known)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class ActionExpertRuntime:
         self.executor = ChunkExecutor(executor_config)
         self._lock = threading.Lock()
         self._latent: tuple[np.ndarray, float] | None = None
-        self._state: tuple[np.ndarray, float] | None = None
+        self._state: tuple[np.ndarray, float, float] | None = None  # (q, received, stamp)
         self._wrist: np.ndarray | None = None
         self.stream_state = ActionStream(self.executor)
         self._seq = 0
@@ -80,8 +81,12 @@ class ActionExpertRuntime:
             self._latent = (a, float(stamp_s))
         return None
 
-    def on_joint_state(self, names, positions, now_s: float) -> str | None:
-        """Accept a joint state by name (extra joints ignored; every action name needed)."""
+    def on_joint_state(self, names, positions, now_s: float, stamp_s: float = 0.0) -> str | None:
+        """Accept a joint state by name (extra joints ignored; every action name needed).
+
+        ``now_s`` = when it was received (staleness); ``stamp_s`` = its own header stamp,
+        passed on with each chunk so a re-run can find the very state the chunk was made from.
+        """
         key = tuple(names)
         idx = self._name_idx.get(key, False)
         if idx is False:
@@ -102,7 +107,7 @@ class ActionExpertRuntime:
             self.rejected["state"] += 1
             return "joint_states position is NaN/inf"
         with self._lock:
-            self._state = (s, float(now_s))
+            self._state = (s, float(now_s), float(stamp_s))
             self.stream_state.latch_hold(s)
         return None
 
@@ -134,7 +139,7 @@ class ActionExpertRuntime:
             guide = self.executor.guidance(now_s, cfg.horizon, cfg.step_period_s)
             self._seq += 1
             return InferenceRequest(now_s, lat, lstamp, max(age, 0.0), self._state[0].copy(),
-                                    guide, self._seq, self._wrist), ""
+                                    guide, self._seq, self._wrist, self._state[2]), ""
 
     def run(self, req: InferenceRequest) -> np.ndarray:
         """The model call (no lock held). Raises ValueError on bad input / non-finite output."""

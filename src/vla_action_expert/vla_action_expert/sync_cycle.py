@@ -115,8 +115,16 @@ class SyncCycle:
             return True
 
     # --- the blocking call --------------------------------------------------------------------
-    def call(self, now_s: float) -> SyncCall:
-        """Planner step, then one System 1 chunk on its latent, for time ``now_s``.
+    def call(self, now_s: float, clock: Callable[[], float] | None = None) -> SyncCall:
+        """Planner step for time ``now_s``, then one System 1 chunk on its latent.
+
+        Args:
+            now_s: the call's time (the planner takes the newest images as of it).
+            clock: reads the time again for System 1's request once the planner has returned
+                (a node's clock: time moves on during the blocking planner step, and System 1
+                takes the newest joint state as of that moment, so its request is stamped
+                then; a re-run looks the state up at that stamp). None: ``now_s`` (the
+                in-process rollout, whose simulated time stands still during the call).
 
         Call after ``request`` returned True. With a chunk the call stays in flight until
         ``commit``; without one it ends here. A non-finite model output is counted in
@@ -136,7 +144,7 @@ class SyncCycle:
             err = self.runtime.on_latent(res.latent, res.stamp_s)
             if err:
                 return SyncCall(res, None, None, f"latent rejected: {err}", w1 - w0)
-            req, why = self.runtime.prepare(now_s)
+            req, why = self.runtime.prepare(now_s if clock is None else clock())
             if req is None:
                 return SyncCall(res, None, None, why, w1 - w0, self._timer() - w1)
             try:

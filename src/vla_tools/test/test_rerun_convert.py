@@ -181,3 +181,18 @@ def test_rerun_commits_chunks_at_recorded_available_time(setup):
     res = rr.run(rec)
     assert not res.warnings and not res.diverged
     assert [c["log_s"] for c in res.chunks] == [c["available_s"] for c in rec.chunks]
+
+
+def test_rerun_takes_the_joint_state_named_by_state_stamp(setup):
+    """Chunks carry the stamp of the state they were made from; the re-run takes that very state
+    (not the newest one logged before the request), and says so when it is missing."""
+    from vla_tools.bags.rerun import load_recorded
+    d, robot, topics, rr, first = setup
+    rec = load_recorded(d / "ref", robot, topics)
+    stamps = set(round(t, 9) for t in rec.joint_state_stamps)
+    assert rec.chunks and all(round(c["state_stamp_s"], 9) in stamps for c in rec.chunks)
+    assert [c["state_stamp_s"] for c in rr.run(rec).chunks] == [c["state_stamp_s"] for c in rec.chunks]
+    rec.chunks[1]["state_stamp_s"] += 0.0005  # a state the bag does not hold
+    res = rr.run(rec)
+    assert any("joint state (stamp" in s and "not in the bag" in s for s in res.skipped)
+    assert res.diverged  # the chunk it could not re-run counts as a divergence

@@ -1,10 +1,14 @@
 """The synchronous baseline in the real multi-process graph: the whole stack (sim, safety,
 controller, action expert, planner) with the shipped Franka models and the evaluation's sync
 parameters (``ros_eval_graph.SYNC_PARAMS``): the action expert runs System 2 inline, the planner
-node is passive. Everything asserted is behaviour (who publishes, which latent each chunk used,
-sim-time stamps), never wall-clock timing."""
+node is passive. The run is recorded and re-run offline: the same models give the same latents
+and actions. Everything asserted is behaviour (who publishes, which latent each chunk used,
+sim-time stamps, re-run equality), never wall-clock timing."""
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -45,6 +49,11 @@ def test_sync_mode_chunks_use_latents_computed_inline_by_the_action_expert(tmp_p
         params.setdefault(node, {}).update(p)
     pfile = write_params_file("franka", params, tmp_path / "sync.yaml")
     dom = claim_domain_id()
+    bag = tmp_path / "bag"
+    recorder = subprocess.Popen(
+        [sys.executable, "-m", "vla_tools.bags.recorder_node", "--ros-args",
+         "-r", "__node:=vla_recorder", "--params-file", str(pfile), "-p", f"output_dir:={bag}"],
+        env=graph_env(dom), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     launcher = StackLauncher("franka", "sim", tmp_path / "logs", params_path=pfile,
                              env=graph_env(dom), echo=None)
     ctx = rclpy.Context()
@@ -94,6 +103,7 @@ def test_sync_mode_chunks_use_latents_computed_inline_by_the_action_expert(tmp_p
             return [m for k, m in events if k == "chunk"]
 
     try:
+        time.sleep(2.0)  # the recorder subscribed before the stack starts
         launcher.start()
         # both models loaded: System 1 streams its hold, the passive planner its heartbeat
         wait(lambda: n_actions[0] > 0 and "vla_planner" in diags, 420, "the stack up")
@@ -109,6 +119,12 @@ def test_sync_mode_chunks_use_latents_computed_inline_by_the_action_expert(tmp_p
             n_act, seen_seqs = n_actions[0], set(seqs)
     finally:
         launcher.stop()
+        recorder.send_signal(signal.SIGINT)
+        try:
+            recorder.wait(30)
+        except subprocess.TimeoutExpired:
+            recorder.kill()
+            recorder.wait()
         ex.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
@@ -143,3 +159,21 @@ def test_sync_mode_chunks_use_latents_computed_inline_by_the_action_expert(tmp_p
             assert _s(c.header.stamp) >= _s(prev.chunk_start_time) + horizon_s - 1e-6
     # actions stream, from the chunks
     assert n_act > 0 and {c.sequence for c in chs[:-1]} <= seen_seqs
+
+    # the recorded sync run re-runs exactly: each chunk on the state of its request
+    # (header.stamp), row 0 at the call's return (chunk_start_time), naive switching
+    rec_out = recorder.stdout.read()
+    assert "recorded bag" in rec_out, rec_out[-2000:]  # (drops under load are counted there)
+    from vla_tools.bags.rerun import RerunConfig, Rerunner, load_recorded
+    rr = Rerunner(RerunConfig(planner_checkpoint=str(MODELS / "planner"),
+                              expert_checkpoint=str(MODELS / "action_expert"),
+                              execution_strategy="naive"))
+    rec = load_recorded(bag, rr.robot, rr.topics)
+    assert len(rec.chunks) >= N_CHUNKS
+    assert all(c["request_s"] <= c["start_s"] for c in rec.chunks)
+    assert any(c["request_s"] < c["start_s"] for c in rec.chunks)  # the blocking calls took time
+    res = rr.run(rec)
+    d = {x.name: x for x in res.divergences}
+    assert set(d) == {"latents", "actions"}, res.skipped
+    assert not res.diverged, [x.text() for x in res.divergences]
+    assert d["actions"].summary()["max_abs_error"] == 0.0

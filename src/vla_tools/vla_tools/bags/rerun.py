@@ -58,7 +58,8 @@ class Recorded:
     """What the bag holds, decoded to numpy; times in seconds (log time = sim time if recorded
     under use_sim_time)."""
     images: dict[str, list[tuple[float, np.ndarray]]] = field(default_factory=dict)  # stamp, img
-    joint_states: list[tuple[float, tuple, np.ndarray]] = field(default_factory=list)
+    joint_states: list[tuple[float, tuple, np.ndarray]] = field(default_factory=list)  # log
+    joint_state_stamps: list[float] = field(default_factory=list)  # header stamps, same order
     instructions: list[tuple[float, str]] = field(default_factory=list)
     latents: list[dict] = field(default_factory=list)
     chunks: list[dict] = field(default_factory=list)
@@ -90,6 +91,7 @@ def load_recorded(bag: str | Path, robot, topics) -> Recorded:
                 (_t(d.header.stamp), np.array(d.data, np.uint8).reshape(d.height, d.width, 3)))
         elif m.topic == robot.interfaces.joint_states:
             rec.joint_states.append((t_s, tuple(d.name), np.asarray(d.position, np.float64)))
+            rec.joint_state_stamps.append(_t(d.header.stamp))
         elif m.topic == topics.instruction:
             rec.instructions.append((t_s, d.data))
         elif m.topic == topics.latent:
@@ -100,7 +102,15 @@ def load_recorded(bag: str | Path, robot, topics) -> Recorded:
             avail = getattr(d, "available_time", None)  # absent in bags before the field
             if avail is not None and avail.sec == 0 and avail.nanosec == 0:
                 avail = None  # zero = not set by the publisher
-            rec.chunks.append({"log_s": t_s, "start_s": _t(d.chunk_start_time),
+            start_s = _t(d.chunk_start_time)
+            # header.stamp = the request time (the state's time); later than it, chunk_start_time
+            # is when a synchronous-baseline call returned (the same in the dual system)
+            req_s = _t(d.header.stamp)
+            st = getattr(d, "state_stamp", None)  # absent in bags before the field
+            rec.chunks.append({"log_s": t_s, "start_s": start_s,
+                               "state_stamp_s": _t(st) if st is not None and (st.sec or st.nanosec)
+                               else None,
+                               "request_s": req_s if 0.0 < req_s <= start_s else start_s,
                                "available_s": None if avail is None else _t(avail),
                                "sequence": int(d.sequence), "latent_stamp_s": _t(d.latent_stamp),
                                "names": tuple(d.action_names), "period_s": float(d.step_period_s),
@@ -114,7 +124,7 @@ def load_recorded(bag: str | Path, robot, topics) -> Recorded:
 @dataclass
 class RerunResult:
     latents: list[dict]             # stamp_s, log_s, instruction, latent (new)
-    chunks: list[dict]              # sequence, start_s, log_s, latent_stamp_s, data (new, float64)
+    chunks: list[dict]              # sequence, start_s, request_s, log_s, latent_stamp_s, data (new, float64)
     divergences: list[Divergence]
     skipped: list[str]
     read_error: str = ""
@@ -203,7 +213,8 @@ class Rerunner:
     # --- System 1 ------------------------------------------------------------------------------
     def _chunk_jobs(self, rec: Recorded, latents: list[dict]) -> list[dict]:
         if rec.chunks:
-            return [{"start_s": c["start_s"], "sequence": c["sequence"],
+            return [{"start_s": c["start_s"], "request_s": c.get("request_s", c["start_s"]),
+                     "state_stamp_s": c.get("state_stamp_s"), "sequence": c["sequence"],
                      "commit_s": c["log_s"] if c.get("available_s") is None else c["available_s"],
                      "latent_stamp_s": c["latent_stamp_s"]} for c in rec.chunks]
         if not latents or not rec.joint_states:
@@ -212,7 +223,8 @@ class Rerunner:
         end = rec.joint_states[-1][0]
         jobs, seq = [], 1
         while t <= end + 1e-9:
-            jobs.append({"start_s": t, "commit_s": t, "sequence": seq, "latent_stamp_s": None})
+            jobs.append({"start_s": t, "request_s": t, "state_stamp_s": None, "commit_s": t,
+                         "sequence": seq, "latent_stamp_s": None})
             seq += 1
             t += self.cfg.chunk_period_s
         return jobs
@@ -228,34 +240,43 @@ class Rerunner:
         src = rec.latents if self.cfg.use_recorded_latents else latents
         lat_stamps = [x["stamp_s"] for x in src]
         js_times = [x[0] for x in rec.joint_states]
+        js_by_stamp = {round(t, 9): k for k, t in enumerate(rec.joint_state_stamps)}
         wrist = self.robot.cameras[-1] if pol.config.wrist_image_size else None
         out = []
         for job in self._chunk_jobs(rec, latents):
-            start = job["start_s"]
+            # inputs as of the request (state, latent age, RTC guide); row 0 at the chunk's start
+            start, t_req = job["start_s"], job["request_s"]
             if job["latent_stamp_s"] is not None:
                 i = bisect.bisect_left(lat_stamps, job["latent_stamp_s"] - 1e-6)
                 ok = i < len(src) and abs(src[i]["stamp_s"] - job["latent_stamp_s"]) < 1e-6
             else:
-                i = bisect.bisect_right(lat_stamps, start + 1e-9) - 1
+                i = bisect.bisect_right(lat_stamps, t_req + 1e-9) - 1
                 ok = i >= 0
             if not ok:
                 skipped.append(f"chunk {job['sequence']}: no latent for its latent_stamp")
                 continue
             rt.on_latent(src[i]["latent"], src[i]["stamp_s"])
-            j = bisect.bisect_right(js_times, start + 1e-9) - 1
-            if j < 0:
-                skipped.append(f"chunk {job['sequence']}: no joint state before {start:.3f}")
-                continue
+            if job["state_stamp_s"] is not None:  # the very state the chunk was made from
+                j = js_by_stamp.get(round(job["state_stamp_s"], 9), -1)
+                if j < 0:
+                    skipped.append(f"chunk {job['sequence']}: its joint state (stamp "
+                                   f"{job['state_stamp_s']:.6f}) is not in the bag")
+                    continue
+            else:  # older bags: the newest logged before the request
+                j = bisect.bisect_right(js_times, t_req + 1e-9) - 1
+                if j < 0:
+                    skipped.append(f"chunk {job['sequence']}: no joint state before {t_req:.3f}")
+                    continue
             _, names, pos = rec.joint_states[j]
-            err = rt.on_joint_state(names, pos, js_times[j])
+            err = rt.on_joint_state(names, pos, min(js_times[j], t_req), rec.joint_state_stamps[j])
             if err:
                 skipped.append(f"chunk {job['sequence']}: {err}")
                 continue
             if wrist:
-                img = _image_at(rec.images.get(wrist, []), start, np.inf)
+                img = _image_at(rec.images.get(wrist, []), t_req, np.inf)
                 if img is not None:
                     rt.on_wrist_image(img)
-            req, why = rt.prepare(start)
+            req, why = rt.prepare(t_req)
             if req is None:
                 skipped.append(f"chunk {job['sequence']}: {why}")
                 continue
@@ -264,9 +285,10 @@ class Rerunner:
                 obs["wrist_image"] = req.wrist_image
             seed = chunk_noise_seed(pol.seed, job["sequence"] - 1)
             chunk = pol.predict_action_chunk(obs, seed=seed, guide=req.guide)
-            rt.commit(req, chunk, job["commit_s"], 0.0)
-            out.append({"sequence": job["sequence"], "start_s": start, "log_s": job["commit_s"],
-                        "latent_stamp_s": req.latent_stamp_s, "period_s": pol.config.step_period_s,
+            rt.commit(req, chunk, job["commit_s"], 0.0, start_s=start)
+            out.append({"sequence": job["sequence"], "start_s": start, "request_s": t_req,
+                        "state_stamp_s": req.state_stamp_s,
+                        "log_s": job["commit_s"], "latent_stamp_s": req.latent_stamp_s, "period_s": pol.config.step_period_s,
                         "data": chunk})
         return out
 
@@ -343,12 +365,13 @@ def write_rerun_bag(src_bag: str | Path, out: str | Path, result: RerunResult, r
     names = list(robot.command_names)
     for c in result.chunks:
         h, d = c["data"].shape
-        b = ts.serialize_cdr(Chunk(header=H(stamp=tm(c["start_s"]), frame_id=""),
+        b = ts.serialize_cdr(Chunk(header=H(stamp=tm(c.get("request_s", c["start_s"])), frame_id=""),
                                    action_names=names, horizon=h, action_dim=d,
                                    data=c["data"].astype(np.float32).ravel(),
                                    step_period_s=c["period_s"], chunk_start_time=tm(c["start_s"]),
                                    sequence=c["sequence"], latent_stamp=tm(c["latent_stamp_s"]),
-                                   inference_time_s=0.0, available_time=tm(c["log_s"])),
+                                   inference_time_s=0.0, available_time=tm(c["log_s"]),
+                                   state_stamp=tm(c.get("state_stamp_s") or 0.0)),
                                "vla_interfaces/msg/ActionChunk")
         items.append((int(round(c["log_s"] * 1e9)), topics.action_chunk, b))
     items.sort(key=lambda x: x[0])
