@@ -99,8 +99,11 @@ def run_stack(robot: str = "franka", duration_s: float = 20.0, task: str = "", s
         result["instruction"] = instruction
         if ok:
             monitor.set_instruction(instruction)
-            # Models load for several seconds: the timed window starts at the first latent.
-            ok = wait(lambda: monitor.record.stages["latent"].count > 0, "the first System 2 latent")
+            # Models load for several seconds (longer on a loaded machine): the timed window
+            # starts once both systems produce, at the first latent AND the first action chunk.
+            ok = wait(lambda: monitor.record.stages["latent"].count > 0
+                      and monitor.record.stages["action_chunk"].count > 0,
+                      "the first System 2 latent and System 1 action chunk")
             result["startup_wall_s"] = round(time.monotonic() - t_wall0, 2)
         if ok:
             t_sim0 = monitor.now_s()
