@@ -213,7 +213,7 @@ class ActionExpertNode(StackNode):
         self.chunk_pub.publish(m)
 
     def _stream_loop(self) -> None:
-        if self.cfg.stream_rt_priority > 0:  # the GIL is still shared: the switch interval bounds that
+        if self.cfg.stream_rt_priority > 0:  # in process: the GIL is still shared with inference
             ok, what = apply_fifo_priority(self.cfg.stream_rt_priority, threading.get_native_id())
             (self.get_logger().info if ok else self.get_logger().warning)(f"stream thread: {what}")
         deadlines = PeriodicDeadlines(1.0 / self.stream_rate_hz, time.monotonic())
