@@ -6,8 +6,8 @@ Needs a ROS 2 distro with ros_gz_sim, ros_gz_bridge, gz_ros2_control, controller
 forward_command_controller (not available on the pip-only machines; see docs/SIM.md).
 Starts: gz sim with an empty world, the Franka (URDF from example-robot-data + ros2_control
 block, vla_sim.gazebo_description), the controller spawners (joint_state_broadcaster,
-arm_position_controller, gripper_controller: the same topic names as vla_sim), a /clock and
-camera bridge, and the stack's robot-side-agnostic nodes (the `hw` node set: everything but
+arm_position_controller, gripper_finger_controller), vla_gripper_adapter (the gripper width on
+the same topics as vla_sim), a /clock and camera bridge, and the stack's robot-side-agnostic nodes (the `hw` node set: everything but
 vla_sim) with config/<robot>_gazebo.yaml.
 """
 from launch import LaunchDescription
@@ -43,12 +43,16 @@ def _setup(context):
         "/camera/wrist/image_raw@sensor_msgs/msg/Image[gz.msgs.Image",
         "/camera/wrist/camera_info@sensor_msgs/msg/CameraInfo[gz.msgs.CameraInfo"])
     spawners = [Node(package="controller_manager", executable="spawner", arguments=[c])
-                for c in ("joint_state_broadcaster", "arm_position_controller", "gripper_controller")]
+                for c in ("joint_state_broadcaster", "arm_position_controller",
+                          "gripper_finger_controller")]
+    # the gripper as a width, as the stack speaks it (finger joints on the gz side)
+    adapter = Node(package="vla_sim", executable="gripper_adapter_node", name="vla_gripper_adapter",
+                   parameters=[params], output="screen", emulate_tty=True)
     stack = [Node(package=spec.package, executable=spec.executable, name=spec.name,
                   parameters=[params], output="screen", emulate_tty=True,
                   respawn=spec.respawn, respawn_delay=spec.respawn_delay_s)
              for spec in load_stack("hw", config_dir)]
-    return [gz, rsp, spawn, bridge, *spawners, *stack]
+    return [gz, rsp, spawn, bridge, *spawners, adapter, *stack]
 
 
 def generate_launch_description():

@@ -16,5 +16,6 @@ setup(
     maintainer_email="maintainers@vla-ros.dev",
     description="MuJoCo simulation bridge speaking ros2_control topics",
     license="Apache-2.0",
-    entry_points={"console_scripts": ['sim_node = vla_sim.sim_node:main',]},
+    entry_points={"console_scripts": ['sim_node = vla_sim.sim_node:main',
+                                    'gripper_adapter_node = vla_sim.gripper_adapter_node:main']},
 )

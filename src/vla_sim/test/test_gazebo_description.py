@@ -25,15 +25,26 @@ def test_gazebo_urdf_has_ros2_control_plugin_joints_and_cameras():
 
 
 def test_gazebo_controllers_match_robot_config_topics():
+    """Every stack command topic is a gz controller of that name and interface, or the gripper
+    width topic that vla_gripper_adapter turns into the finger controller's commands."""
     cfg = load_robot_config("franka", "gazebo")
     params = yaml.safe_load((find_config_dir() / "franka_gazebo.yaml").read_text())
     declared = set(params["controller_manager"]["ros__parameters"]) - {"update_rate", "use_sim_time"}
+    adapter = params["vla_gripper_adapter"]["ros__parameters"]
     for out in cfg.interfaces.command_outputs:
         name = out.topic.strip("/").split("/")[0]
+        if out.joints == ("gripper",):  # served by the adapter
+            assert name not in declared
+            name = adapter["finger_commands_out"].strip("/").split("/")[0]
+            assert params[name]["ros__parameters"]["joints"] == ["panda_finger_joint1"]
         assert name in declared
         assert params[name]["ros__parameters"]["interface_name"] == out.interface
     sim = load_robot_config("franka", "sim")
     assert [o.topic for o in sim.interfaces.command_outputs] == [o.topic for o in cfg.interfaces.command_outputs]
+    assert sim.interfaces.joint_states == cfg.interfaces.joint_states
+    # the broadcaster publishes into its own namespace, where the adapter reads
+    assert params["joint_state_broadcaster"]["ros__parameters"]["use_local_topics"] is True
+    assert adapter["joint_states_in"] == "/joint_state_broadcaster/joint_states"
 
 
 def test_gazebo_launch_file_is_valid_python():
