@@ -17,8 +17,7 @@ Q0 = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785, 0.04])
 @pytest.mark.integration
 @pytest.mark.parametrize("stream_process", [True, False])
 def test_node_streams_actions_and_chunks_then_holds_on_stale_latent(tmp_path, stream_process):
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
+    from vla_common.ros_testing import ProbeNode
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import JointState
     from vla_common.ros_qos import SENSOR_PUB, STREAM
@@ -39,11 +38,8 @@ def test_node_streams_actions_and_chunks_then_holds_on_stale_latent(tmp_path, st
          "-p", "vla_action_expert:latent_timeout_s:=0.4",
          "-p", f"vla_action_expert:stream_process:={str(stream_process).lower()}"],
         env=graph_env(did), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=did)
-    node = rclpy.create_node("ae_test", context=ctx)
-    ex = SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
+    probe = ProbeNode("ae_test", did)
+    node, ex = probe.node, probe.executor
     steps, chunks, diags = [], [], []
     node.create_subscription(ActionStep, "/vla/action", steps.append, STREAM)
     node.create_subscription(ActionChunk, "/vla/action_chunk", chunks.append, STREAM)
@@ -113,9 +109,7 @@ def test_node_streams_actions_and_chunks_then_holds_on_stale_latent(tmp_path, st
         assert all(np.all(np.isfinite(s.values)) for s in steps)
     finally:
         rc = stop_process(proc, timeout_s=20)
-        ex.shutdown()
-        node.destroy_node()
-        rclpy.shutdown(context=ctx)
+        probe.close()
         log.close()
     text = (tmp_path / "node.log").read_text()
     assert rc == 0, text[-3000:]

@@ -13,9 +13,8 @@ FINGERS = ["panda_finger_joint1", "panda_finger_joint2"]
 
 @pytest.mark.integration
 def test_adapter_adds_the_width_and_commands_the_finger_and_rejects_bad_commands(tmp_path):
-    import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import SingleThreadedExecutor
+    from vla_common.ros_testing import ProbeNode
     from sensor_msgs.msg import JointState
     from std_msgs.msg import Float64MultiArray
 
@@ -29,11 +28,8 @@ def test_adapter_adds_the_width_and_commands_the_finger_and_rejects_bad_commands
          "-r", "__node:=vla_gripper_adapter",
          "--params-file", str(REPO / "config/franka_gazebo.yaml"), "-p", "use_sim_time:=false"],
         env=graph_env(did), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=did)
-    node = rclpy.create_node("adapter_test", context=ctx)
-    ex = SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
+    probe = ProbeNode("adapter_test", did)
+    node, ex = probe.node, probe.executor
     js_out, fingers, diags = [], [], []
     node.create_subscription(JointState, "/joint_states", js_out.append, SENSOR)
     node.create_subscription(Float64MultiArray, "/gripper_finger_controller/commands",
@@ -76,8 +72,6 @@ def test_adapter_adds_the_width_and_commands_the_finger_and_rejects_bad_commands
         assert all("gripper" in s.name for s in js_out[k:])
     finally:
         rc = stop_process(proc, timeout_s=20)
-        ex.shutdown()
-        node.destroy_node()
-        rclpy.shutdown(context=ctx)
+        probe.close()
         log.close()
     assert rc == 0, (tmp_path / "adapter.log").read_text()[-2000:]
