@@ -180,6 +180,13 @@ def test_task_aux_targets_missing_or_bad_entries_are_masked(params):
     assert mask.tolist() == [0, 0, 0, 0] and np.all(np.isfinite(tgt))
 
 
+def test_single_object_scene_xy_list_is_the_target():
+    from vla_tools.training_data import task_aux_targets
+    tgt, mask = task_aux_targets({"from_arm": "left", "color": "red", "xy": [-0.12, 0.5]})
+    np.testing.assert_allclose(tgt, [-0.12, 0.5, 0.0, 0.0], atol=1e-6)
+    assert mask.tolist() == [1, 1, 0, 0]
+
+
 def test_pick_episode_masks_the_plate_only():
     from vla_tools.training_data import task_aux_targets
     _, mask = task_aux_targets({"target": "cube_0", "xy": {"cube_0": [0.5, 0.0]}})

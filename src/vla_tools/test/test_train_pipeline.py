@@ -55,6 +55,54 @@ def test_training_resumes_from_its_run_directory(trained):
 
 
 @pytest.mark.slow
+def test_init_from_a_checkpoint_root_starts_from_its_weights_and_normalization(trained, tmp_path):
+    """0 steps from a deployable root: the new run's checkpoints equal the root's (the trained
+    text projection is kept, not re-whitened) and its normalization is the root's."""
+    from safetensors.torch import load_file
+    from vla_tools.train_default import main
+    data, out, _ = trained
+    out2 = tmp_path / "models"
+    rc = main(["--robot", "franka", "--tasks", "pick_cube", "--episodes", "2", "--data-dir", str(data),
+               "--steps", "1", "--lr", "0", "--out", str(out2), "--run-dir", str(tmp_path / "run"),
+               "--init-from", str(out), *TINY])
+    assert rc == 0
+    for part in ("planner", "action_expert"):
+        a, b = load_file(str(out / part / "model.safetensors")), load_file(str(out2 / part / "model.safetensors"))
+        assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert (json.loads((out / "action_expert" / "normalization.json").read_text())
+            == json.loads((out2 / "action_expert" / "normalization.json").read_text()))
+
+
+def test_init_from_a_missing_path_is_a_clear_error(tmp_path, capsys):
+    from vla_tools.train_default import main
+    rc = main(["--robot", "franka", "--tasks", "pick_cube", "--episodes", "1", "--max-load-episodes", "1",
+               "--data-dir", str(tmp_path / "none"), "--steps", "1", "--out", str(tmp_path / "m"),
+               "--run-dir", str(tmp_path / "r"), "--init-from", str(tmp_path / "nothing"), *TINY])
+    assert rc == 2 and "--init-from" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_aloha_transfer_trains_and_writes_loadable_checkpoints(tmp_path):
+    from vla_action_expert.policy import ActionExpertPolicy
+    from vla_common.config import load_robot_config
+    from vla_planner.backbone import load_backbone
+    from vla_tools.train_default import main
+    out = tmp_path / "models"
+    rc = main(["--robot", "aloha", "--tasks", "transfer_cube", "--episodes", "2",
+               "--data-dir", str(tmp_path / "data"), "--steps", "2", "--out", str(out),
+               "--run-dir", str(tmp_path / "run"), *TINY])
+    assert rc == 0
+    cfg = load_robot_config("aloha", "sim")
+    bb = load_backbone(out / "planner", cfg.cameras, latent_dim=128)
+    pol = ActionExpertPolicy.from_pretrained(out / "action_expert", cfg.command_names, 128)
+    img = np.zeros((128, 128, 3), np.uint8)
+    z = bb.infer({c: img for c in cfg.cameras}, "transfer the cube from the left arm to the right arm").latent
+    chunk = pol.predict_action_chunk({"latent": z, "latent_age_s": 0.2,
+                                      "state": pol.norm.state_mean.astype(float)})
+    assert chunk.shape == (8, len(cfg.command_names)) and np.all(np.isfinite(chunk))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["async", "sync"])
 def test_inproc_rollout_runs_both_modes_on_an_eval_seed(trained, mode):
     from vla_action_expert.policy import ActionExpertPolicy

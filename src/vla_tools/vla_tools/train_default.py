@@ -81,7 +81,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--text-whiten-components", type=int, default=32,
                    help="init the planner's text projection to whitened instruction PCs (0: off)")
     p.add_argument("--init-from", default=None,
-                   help="start from the model weights of a trainer_state.pt (fresh optimizer)")
+                   help="start from a trainer_state.pt or a checkpoint root such as models/franka "
+                        "(its weights and normalization; fresh optimizer and schedule)")
     p.add_argument("--torch-threads", type=int, default=2)
     p.add_argument("--ckpt-every", type=int, default=250)
     p.add_argument("--eval-episodes", type=int, default=0, help="in-process eval episodes per task")
@@ -161,6 +162,10 @@ def main(argv=None) -> int:
     out = Path(a.out) if a.out else repo / "models" / a.robot
     run_dir = Path(a.run_dir) if a.run_dir else repo / "runs" / f"train_{a.robot}"
     tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
+    if a.init_from and not Path(a.init_from).exists():
+        print(f"train_default: error: --init-from {a.init_from}: no such file or directory",
+              file=sys.stderr)
+        return 2
     names = tuple(robot.command_names)
     cams = tuple(robot.cameras)
     n_arm = len(robot.arms[0].joints) if len(robot.arms) == 1 else 0
@@ -178,6 +183,20 @@ def main(argv=None) -> int:
     texts = [s for e in eps for s in instruction_variants(e)]
     table = EmbeddingTable(texts)
     norm = norm_from_episodes(names, eps)
+    init_sd = None
+    if a.init_from:
+        from vla_tools.training_model import init_state_from
+        try:
+            init_sd, init_norm = init_state_from(a.init_from)
+        except (FileNotFoundError, OSError) as e:
+            print(f"train_default: error: --init-from: {e}", file=sys.stderr)
+            return 2
+        if init_norm is not None:
+            if tuple(init_norm.names) != names:
+                print(f"train_default: error: --init-from {a.init_from} is for joints "
+                      f"{list(init_norm.names)}, this robot has {list(names)}", file=sys.stderr)
+                return 2
+            norm = init_norm
     pcfg = EmbeddedPlannerConfig(latent_dim=a.latent_dim, cameras=cams, robot=a.robot,
                                  image_size_px=a.image_size_px, d_model=a.d_model,
                                  cnn_channels=tuple(int(c) for c in a.cnn_channels.split(",")),
@@ -195,14 +214,13 @@ def main(argv=None) -> int:
     if a.aux_weight > 0:
         stats = aux_stats(np.stack([e.aux for e in eps]), np.stack([e.aux_mask for e in eps]))
     model = DualSystem(pcfg, ecfg, norm, stats)
-    if a.init_from:
-        src = torch.load(a.init_from, weights_only=False)["model"]
+    if init_sd is not None:
         own = model.state_dict()
-        keep = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+        keep = {k: v for k, v in init_sd.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(keep, strict=False)
         print(f"train_default: initialized {len(keep)}/{len(own)} tensors from {a.init_from} "
               f"(others: shape differs or new, fresh init)")
-    if a.text_whiten_components > 0 and not a.resume:
+    if a.text_whiten_components > 0 and not a.resume and init_sd is None:  # keep a trained one
         from vla_tools.training_model import whiten_text_projection
         k = whiten_text_projection(model.planner.text_proj, table.table, a.text_whiten_components)
         print(f"train_default: text projection = {k} whitened instruction components")

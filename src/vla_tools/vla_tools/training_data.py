@@ -73,13 +73,17 @@ def task_aux_targets(params: dict) -> tuple[np.ndarray, np.ndarray]:
     """Table (x, y) at reset of the named cube and the named plate (masked out when absent).
 
     Args:
-        params: the episode's task params (``target``, optional ``plate``, ``xy``: name -> [x, y]).
+        params: the episode's task params: Franka ``target``, optional ``plate``, ``xy``: name ->
+            [x, y]; a scene with one object (ALOHA ``transfer_cube``) gives ``xy`` as that
+            object's [x, y], which is then the target.
     Returns:
         (targets [4], mask [4]) float32.
     """
     out = np.zeros(TASK_AUX_DIM, np.float32)
     mask = np.zeros(TASK_AUX_DIM, np.float32)
     xy = params.get("xy") or {}
+    if not isinstance(xy, dict):
+        xy, params = {"_": xy}, {"target": "_"}
     for k, key in enumerate(("target", "plate")):
         p = xy.get(params.get(key, ""))
         if p is not None and len(p) == 2 and np.all(np.isfinite(p)):

@@ -140,6 +140,32 @@ def _random_shift(imgs: torch.Tensor, pad: int, generator: torch.Generator) -> t
     return out.reshape(F_, N, C, S, S)
 
 
+def init_state_from(path: str | Path) -> tuple[dict[str, torch.Tensor], NormStats | None]:
+    """Weights to start a new run from: a trainer state file (``trainer_state.pt``: the whole
+    ``DualSystem`` state, auxiliary head included) or a checkpoint root holding the deployable
+    ``planner/`` and ``action_expert/`` (the shipped weights; no auxiliary head).
+
+    Returns:
+        (state dict in ``DualSystem`` key space, the root's action-expert normalization or None
+        for a trainer state file). A run started from a checkpoint root keeps that root's
+        normalization so its weights see the inputs they were trained on.
+    Raises:
+        FileNotFoundError: neither a file nor a root with both checkpoints.
+    """
+    from safetensors.torch import load_file  # noqa: PLC0415
+
+    p = Path(path)
+    if p.is_file():
+        return torch.load(p, weights_only=False)["model"], None
+    pw, ew = p / "planner" / "model.safetensors", p / "action_expert" / "model.safetensors"
+    if not (pw.is_file() and ew.is_file()):
+        raise FileNotFoundError(f"{p}: not a trainer state file and no {pw.relative_to(p)} + "
+                                f"{ew.relative_to(p)} under it")
+    sd = {f"planner.{k}": v for k, v in load_file(str(pw)).items()}
+    sd.update({f"expert.{k}": v for k, v in load_file(str(ew)).items()})
+    return sd, NormStats.load(p / "action_expert" / "normalization.json")
+
+
 def norm_from_episodes(names, episodes) -> NormStats:
     return NormStats.from_data(tuple(names), np.concatenate([e.state for e in episodes]),
                                np.concatenate([e.action for e in episodes]))
