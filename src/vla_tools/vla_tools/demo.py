@@ -1,6 +1,6 @@
 """The main job: run the whole stack in MuJoCo, headless, give it an instruction, report.
 
-    python -m vla_tools.demo --robot franka [--task pick --seed 0] [--duration-s 20] [--gif out.gif]
+    python -m vla_tools.demo --robot franka [--task pick --seed 100000] [--duration-s 20] [--gif out.gif]
 
 Starts every node as its own process (vla-launch machinery) on a private ROS domain, resets the
 simulated task, publishes the instruction, runs for ``--duration-s`` of sim time (or until the
@@ -21,6 +21,7 @@ from pathlib import Path
 from vla_common.config import find_config_dir, load_robot_config, load_topics
 from vla_common.launcher import StackLauncher
 from vla_common.testing import claim_domain_id, graph_env
+from vla_tools.evaluate import EVAL_SEED_MIN
 
 
 def default_model_dir(robot: str, which: str) -> Path:
@@ -171,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="vla-demo", description=__doc__.splitlines()[0])
     ap.add_argument("--robot", default="franka", choices=["franka", "aloha"])
     ap.add_argument("--task", default="", help="sim task name (default: the sim's default)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=EVAL_SEED_MIN,
+                    help="scene seed (default: the first evaluation seed, a scene never trained on)")
     ap.add_argument("--instruction", default="", help="override the task's instruction")
     ap.add_argument("--duration-s", type=float, default=20.0, help="sim seconds to run")
     ap.add_argument("--log-dir", default=None)
