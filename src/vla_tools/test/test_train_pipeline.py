@@ -56,7 +56,7 @@ def test_training_resumes_from_its_run_directory(trained):
 
 @pytest.mark.slow
 def test_init_from_a_checkpoint_root_starts_from_its_weights_and_normalization(trained, tmp_path):
-    """0 steps from a deployable root: the new run's checkpoints equal the root's (the trained
+    """One step at learning rate 0 from a deployable root: the new run's checkpoints equal the root's (the trained
     text projection is kept, not re-whitened) and its normalization is the root's."""
     from safetensors.torch import load_file
     from vla_tools.train_default import main
