@@ -162,10 +162,14 @@ def main(argv=None) -> int:
     out = Path(a.out) if a.out else repo / "models" / a.robot
     run_dir = Path(a.run_dir) if a.run_dir else repo / "runs" / f"train_{a.robot}"
     tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
-    if a.init_from and not Path(a.init_from).exists():
-        print(f"train_default: error: --init-from {a.init_from}: no such file or directory",
-              file=sys.stderr)
-        return 2
+    init_sd, init_norm = None, None
+    if a.init_from:  # before recording demonstrations: a bad path fails at once
+        from vla_tools.training_model import init_state_from
+        try:
+            init_sd, init_norm = init_state_from(a.init_from)
+        except (FileNotFoundError, OSError) as e:
+            print(f"train_default: error: --init-from: {e}", file=sys.stderr)
+            return 2
     names = tuple(robot.command_names)
     cams = tuple(robot.cameras)
     n_arm = len(robot.arms[0].joints) if len(robot.arms) == 1 else 0
@@ -183,20 +187,12 @@ def main(argv=None) -> int:
     texts = [s for e in eps for s in instruction_variants(e)]
     table = EmbeddingTable(texts)
     norm = norm_from_episodes(names, eps)
-    init_sd = None
-    if a.init_from:
-        from vla_tools.training_model import init_state_from
-        try:
-            init_sd, init_norm = init_state_from(a.init_from)
-        except (FileNotFoundError, OSError) as e:
-            print(f"train_default: error: --init-from: {e}", file=sys.stderr)
+    if init_norm is not None:
+        if tuple(init_norm.names) != names:
+            print(f"train_default: error: --init-from {a.init_from} is for joints "
+                  f"{list(init_norm.names)}, this robot has {list(names)}", file=sys.stderr)
             return 2
-        if init_norm is not None:
-            if tuple(init_norm.names) != names:
-                print(f"train_default: error: --init-from {a.init_from} is for joints "
-                      f"{list(init_norm.names)}, this robot has {list(names)}", file=sys.stderr)
-                return 2
-            norm = init_norm
+        norm = init_norm
     pcfg = EmbeddedPlannerConfig(latent_dim=a.latent_dim, cameras=cams, robot=a.robot,
                                  image_size_px=a.image_size_px, d_model=a.d_model,
                                  cnn_channels=tuple(int(c) for c in a.cnn_channels.split(",")),
