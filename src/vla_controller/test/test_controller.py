@@ -290,3 +290,60 @@ def test_closed_loop_mujoco_tracks_streamed_targets_within_limits(franka_cfg, fr
     p_goal, _ = franka_kin.frame_pose(goal, "panda_hand_tcp")
     assert np.linalg.norm(p - p_goal) < 5e-3
     assert c.status.mode == "holding"           # targets stopped at t = 1 s
+
+
+def _stream_ramp_then_stop(c, names, q0, joint, speed_rad_s, move_s, total_s, period_s=0.005,
+                           late_s=0.002):
+    """System 1's stream as the graph delivers it: one ActionStep per ``period_s`` stamped for
+    the time it is meant for and arriving ``late_s`` after it; ``joint`` ramps at
+    ``speed_rad_s`` for ``move_s`` then stops. Returns the commanded positions of ``joint`` per
+    controller tick and the final target."""
+    def target(t):
+        q = np.array(q0, dtype=float)
+        q[joint] += speed_rad_s * min(t, move_s)
+        return np.r_[q, 0.08]
+    cmds, k_next = [], 0
+    for k in range(int(round(total_s / c.period_s))):
+        now = k * c.period_s
+        while k_next * period_s + late_s <= now + 1e-12:
+            stamp = k_next * period_s
+            c.on_target(names, target(stamp), stamp, now)
+            k_next += 1
+        cmds.append(_tick(c, now).position[joint])
+    return np.array(cmds), target(total_s)[joint]
+
+
+@pytest.mark.parametrize("late_s", [0.0, 0.002, 0.004])
+@pytest.mark.parametrize("speed_rad_s", [0.3, 0.9, 1.6])
+def test_streamed_ramp_that_stops_is_not_overshot(franka_cfg, franka_kin, speed_rad_s, late_s):
+    """A 200 Hz stream that starts and stops faster than joint 2's acceleration limit (as a
+    learned policy's does) is followed behind, never past its target. Up to Dec 2 the
+    controller fed forward the stream's finite-difference velocity: it spikes on a stream that
+    arrives in steps, and the command overshot (graph runs: joint 2 0.06 rad past a stopped
+    target, finger tips 30 mm below it, TABLE_PLANE stops)."""
+    c = _make(franka_cfg, franka_kin, rate_hz=500.0)
+    _state(c, franka_cfg.home_rad, grip=np.array([0.08]))
+    names = asp.action_names(franka_cfg)
+    cmds, goal = _stream_ramp_then_stop(c, names, franka_cfg.home_rad, 1, speed_rad_s, 0.25, 1.5,
+                                        late_s=late_s)
+    assert cmds.max() <= goal + 1e-4
+    assert cmds[-1] == pytest.approx(goal, abs=1e-6)
+
+
+def test_feasible_streamed_ramp_is_tracked_within_the_target_delay_with_feedforward(
+        franka_cfg, franka_kin):
+    """With velocity_feedforward a ramp within the limits is followed at the stream's own
+    velocity: the lag is the target delay, not the error-driven law's v^2 / (2 a)."""
+    speed = 0.5
+    lags = {}
+    for ff in (False, True):
+        c = _make(franka_cfg, franka_kin, rate_hz=500.0, velocity_feedforward=ff)
+        _state(c, franka_cfg.home_rad, grip=np.array([0.08]))
+        names = asp.action_names(franka_cfg)
+        cmds, _ = _stream_ramp_then_stop(c, names, franka_cfg.home_rad, 1, speed, 1.0, 0.8)
+        t = np.arange(len(cmds)) * c.period_s
+        late = (t > 0.4) & (t < 0.8)
+        lags[ff] = float(np.max(franka_cfg.home_rad[1] + speed * t[late] - cmds[late]))
+    assert lags[True] <= speed * (c.cfg.target_delay_s + 2 * c.period_s) + 1e-6
+    a = franka_cfg.limits.acc_max_rad_s2[1] * c.cfg.acc_limit_scale
+    assert lags[False] == pytest.approx(speed * c.cfg.target_delay_s + speed ** 2 / (2 * a), rel=0.1)

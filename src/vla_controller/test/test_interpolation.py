@@ -67,3 +67,13 @@ def test_buffer_length_is_bounded():
     for k in range(100):
         b.push(float(k), [float(k)], now_s=0.0)
     assert len(b) <= 4
+
+
+def test_rate_is_the_active_segments_slope_and_zero_outside():
+    b = TargetBuffer(1)
+    assert b.rate(0.0)[0] == 0.0                       # empty
+    b.push(1.0, np.array([0.0]), 0.0)
+    b.push(1.5, np.array([2.0]), 0.0)
+    assert b.rate(0.5)[0] == 0.0                       # before the first sample
+    assert b.rate(1.2)[0] == pytest.approx(4.0)
+    assert b.rate(2.0)[0] == 0.0                       # after the last: hold

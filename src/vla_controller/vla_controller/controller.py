@@ -45,6 +45,14 @@ class ControllerConfig:
     target_timeout_s: float = 0.2         # no target for this long: hold the measured pose
     state_timeout_s: float = 0.1          # joint_states older than this: no command
     use_target_stamps: bool = True        # interpolate on ActionStep.header.stamp (else arrival)
+    # the target is sampled this far behind the clock, so each tick falls between two samples of
+    # the 200 Hz stream (which arrive a few ms late) and the segment's slope is fed forward
+    target_delay_s: float = 0.01
+    # feed the target's velocity forward: no lag on a stream within the limits, but a stream
+    # that stops faster than the acceleration limit allows (a learned policy's usually does) is
+    # overshot by up to v^2 / (2 a) plus the catch-up velocity. Off: the command never passes
+    # the target (lag v^2 / (2 a) behind a target moving at v)
+    velocity_feedforward: bool = False
     max_future_s: float = 2.0             # targets stamped further ahead are rejected
     max_target_age_s: float = 1.0         # older stamps are rejected (late ones are applied now)
     vel_limit_scale: float = 0.9          # joint command speed limit, fraction of vel_max
@@ -77,6 +85,8 @@ class ControllerConfig:
             v = getattr(self, k)
             if not np.isfinite(v) or v <= 0:
                 raise ValueError(f"{k} must be finite and > 0, got {v}")
+        if not np.isfinite(self.target_delay_s) or not 0 <= self.target_delay_s < self.max_future_s:
+            raise ValueError(f"target_delay_s must be in [0, max_future_s), got {self.target_delay_s}")
         if not np.isfinite(self.damping_cap) or self.damping_cap < 0:
             raise ValueError(f"damping_cap must be >= 0, got {self.damping_cap}")
         if not np.isfinite(self.rate_hz) or self.rate_hz < 0:
@@ -197,7 +207,6 @@ class Controller:
         self.v_cmd = np.zeros(self.n)
         self.gv_cmd = np.zeros(len(self.grippers))
         self.q_d_prev: np.ndarray | None = None
-        self.g_d_prev: np.ndarray | None = None
         self.q_ik: np.ndarray | None = None       # IK warm start (ee spaces)
         self.last_step_s: float | None = None
 
@@ -282,7 +291,7 @@ class Controller:
         if self.hold is not None:   # resuming after a hold: start from the held pose
             self.buffer.clear()
         self.hold = None
-        self.buffer.push(t, internal, now_s, anchor)
+        self.buffer.push(t, internal, now_s - self.cfg.target_delay_s, anchor)
         self.last_target_s = float(now_s)
 
     def _to_internal(self, v: np.ndarray) -> np.ndarray:
@@ -333,7 +342,7 @@ class Controller:
         if self.q_cmd is None:
             self.q_cmd, self.grip_cmd = st.q.copy(), st.grip.copy()
             self.v_cmd, self.gv_cmd = np.zeros(self.n), np.zeros(len(self.grippers))
-            self.q_d_prev = self.g_d_prev = None
+            self.q_d_prev = None
             self.q_ik = st.q.copy()
             self.saturator.reset()
 
@@ -345,16 +354,30 @@ class Controller:
             q_d, g_d = self.hold
             self.q_ik = q_d.copy()
             self.status.mode = "holding"
+            v_ff, gv_ff = np.zeros(self.n), np.zeros(len(self.grippers))
         else:
-            x = self.buffer.sample(now_s)
+            t_target = now_s - self.cfg.target_delay_s
+            x = self.buffer.sample(t_target)
             q_d, g_d = self._joint_target(x)
+            v_ff, gv_ff = np.zeros(self.n), np.zeros(len(self.grippers))
+            if self.cfg.velocity_feedforward:
+                rate = self.buffer.rate(t_target)
+                ng = len(self.grippers)
+                gv_ff = rate[len(rate) - ng:] if ng else gv_ff
+                # ee spaces: the IK solution's own finite difference (the joints' rate is not
+                # linear in the ee target's)
+                v_ff = feedforward_velocity(q_d, self.q_d_prev, dt, self.vel_max) \
+                    if self.ee_space else rate[:self.n]
             self.status.mode = "tracking"
 
-        q_d = np.clip(q_d, self.kin.q_min_rad, self.kin.q_max_rad)
-        g_d = np.clip(g_d, self.grip_min, self.grip_max)
-        v_ff = feedforward_velocity(q_d, self.q_d_prev, dt, self.vel_max)
-        gv_ff = feedforward_velocity(g_d, self.g_d_prev, dt, self.grip_speed)
-        self.q_d_prev, self.g_d_prev = q_d, g_d
+        q_c = np.clip(q_d, self.kin.q_min_rad, self.kin.q_max_rad)
+        g_c = np.clip(g_d, self.grip_min, self.grip_max)
+        # no feed-forward where the target is clipped or moves faster than the limit (a jump:
+        # replanning, resume after a hold)
+        v_ff = np.where((q_c == q_d) & (np.abs(v_ff) <= self.vel_max), v_ff, 0.0)
+        gv_ff = np.where((g_c == g_d) & (np.abs(gv_ff) <= self.grip_speed), gv_ff, 0.0)
+        q_d, g_d = q_c, g_c
+        self.q_d_prev = q_d
         q_new, v_new = limited_step(self.q_cmd, self.v_cmd, q_d, v_ff, dt, self.vel_max,
                                     self.acc_max)
         g_new, gv_new = limited_step(self.grip_cmd, self.gv_cmd, g_d, gv_ff, dt,

@@ -8,6 +8,9 @@ runs at 500-1000 Hz and samples this buffer at its own ``now_s``:
   continuous from the current command);
 - after the last sample: the last sample (hold).
 
+``rate`` gives the active segment's slope, the target velocity to feed forward: a finite
+difference of successive samples of a stream that arrives in steps spikes instead.
+
 A new sample supersedes every buffered sample stamped at or after it (a new chunk replans the
 future), so replanning never creates a time-reversed segment.
 """
@@ -112,6 +115,15 @@ class TargetBuffer:
         for s in self.quat_slices:
             out[s] = slerp(v0[s], v1[s], a)
         return out
+
+    def rate(self, now_s: float) -> np.ndarray:
+        """Rate of change of the value at ``now_s``: the slope of the segment holding it, zero
+        before the first sample, after the last and when empty. (Quaternion slices: the
+        component-wise chord slope, which callers of ee targets do not use.)"""
+        self._prune(now_s)
+        if len(self._t) < 2 or now_s < self._t[0]:
+            return np.zeros(self.dim)
+        return (self._v[1] - self._v[0]) / (self._t[1] - self._t[0])
 
     def last(self) -> np.ndarray | None:
         """The newest sample (None when empty)."""

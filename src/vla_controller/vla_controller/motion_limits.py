@@ -4,7 +4,7 @@ The controller's joint command follows the interpolated target through this filt
 stream it sends the safety gate respects the velocity and acceleration limits by construction
 (the gate would otherwise reshape it): feed-forward of the target's velocity plus a correction
 that closes the remaining error as fast as possible without needing to brake harder than
-``a_max`` (v = sqrt(2 a |e|)), clipped to ``v_max`` and to an ``a_max * dt`` velocity change.
+``a_max`` (v ~ sqrt(2 a |e|), in whole ticks), clipped to ``v_max`` and to an ``a_max * dt`` velocity change.
 """
 from __future__ import annotations
 
@@ -29,7 +29,10 @@ def limited_step(x: np.ndarray, v: np.ndarray, x_d: np.ndarray, v_ff: np.ndarray
         raise ValueError(f"dt_s must be finite and > 0, got {dt_s}")
     e = x_d - (x + v_ff * dt_s)      # error left after following the target's own motion
     ae = np.abs(e)
-    corr = np.sign(e) * np.minimum(ae / dt_s, np.sqrt(2.0 * a_max * ae))
+    # the fastest speed from which whole ticks of braking at a_max stop within |e| (the
+    # continuous sqrt(2 a |e|) overshoots by a few ticks of braking: its slope is infinite at 0)
+    adt = a_max * dt_s
+    corr = np.sign(e) * np.minimum(ae / dt_s, adt * (np.sqrt(0.25 + 2.0 * ae / (adt * dt_s)) - 0.5))
     v_des = np.clip(v_ff + corr, -v_max, v_max)
     v_new = np.clip(v_des, v - a_max * dt_s, v + a_max * dt_s)
     v_new = np.clip(v_new, -v_max, v_max)
