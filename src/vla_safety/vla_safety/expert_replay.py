@@ -3,8 +3,8 @@
 Records episodes of ``vla_sim``'s scripted experts (in-process MuJoCo, no images), then replays
 each one through a fresh supervisor built from the robot's ``config/<robot>_sim.yaml`` safety
 parameters: measured joint states and a controller stream at the control period (the 50 Hz
-expert actions interpolated linearly and tracked by the controller's own velocity- and
-acceleration-limited filter, ``vla_controller.motion_limits``), System 1/2 streams, collision
+expert actions through the controller core with the stack's parameters, as deployed), System
+1/2 streams, collision
 checks at ``collision_period_s``. Reports whether the supervisor ever left RUNNING, how many
 commands it clamped, the slow-zone time, the closest distances and the end-effector extents
 (the workspace boxes are chosen from these).
@@ -23,7 +23,6 @@ from vla_safety.config import SupervisorConfig
 from vla_safety.state_machine import State
 from vla_safety.supervisor import Supervisor
 
-CONTROLLER_SCALE = 0.9   # vla_controller vel_limit_scale / acc_limit_scale in config/*_sim.yaml
 TASKS = {"franka": ("pick_cube", "place_cube_on_plate", "push_cube"),
          "aloha": ("transfer_cube", "insertion")}
 
@@ -81,7 +80,8 @@ def params_config(robot: str, mode: str = "sim", config_dir=None, **over) -> Sup
 
 
 def record(robot_cfg, tasks, seeds, period_s: float = 0.02) -> list[Episode]:
-    """Run the scripted expert on every task x seed (no rendering)."""
+    """Run the scripted expert on every task x seed (no rendering; targets straight to the
+    actuators: the ALOHA transfer expert's open-loop timing fails through the controller)."""
     from vla_sim.experts import make_expert, run_episode
     from vla_sim.factory import make_env
     env = make_env(robot_cfg)
@@ -113,31 +113,36 @@ def _interp(t: float, ts: np.ndarray, xs: np.ndarray) -> np.ndarray:
 def replay(robot_cfg, cfg: SupervisorConfig, geometry, ep: Episode) -> ReplayResult:
     """Feed one recorded episode through a fresh supervisor, one control period at a time.
 
-    The controller stream at time t is the expert action of the frame before, reached at the
-    next frame (linear in between); measured positions are the recorded states.
+    The controller stream is the controller core's (``vla_controller.config_file``, the
+    stack's parameters) output for the expert's actions, each given at its frame's time;
+    measured positions are the recorded states.
     """
     sup = Supervisor(robot_cfg, cfg, geometry)
     dt = cfg.control_period_s
     period = float(ep.t_s[1] - ep.t_s[0]) if len(ep.t_s) > 1 else 0.02
-    t_cmd = ep.t_s + period
     n = int(round((ep.t_s[-1] + period) / dt))
     coll_every = max(1, int(round(cfg.collision_period_s / dt)))
     act_every = max(1, int(round(period / dt)))
     names = list(sup.names)
     r = ReplayResult(ep.task, ep.seed, ep.success, n)
-    # the controller's own velocity/acceleration-limited tracker (vla_controller, 0.9 x limits)
-    from vla_controller.motion_limits import feedforward_velocity, limited_step
-    v_max, a_max = CONTROLLER_SCALE * sup.lim.vel_max, CONTROLLER_SCALE * sup.lim.acc_max
-    x, v, x_d_prev = ep.states[0].copy(), np.zeros(len(names)), None
+    from vla_controller.config_file import make_controller
+    ctrl = make_controller(robot_cfg)
+    if tuple(ctrl.names) != tuple(names):
+        raise ValueError(f"controller command names {ctrl.names} != supervisor {names}")
+    zeros = np.zeros(len(names))
+    x = ep.states[0].copy()
     ee_lo = ee_hi = tip = None
     t0 = 1.0
     for k in range(n):
         t = k * dt
         now = t0 + t
+        measured = _interp(t, ep.t_s, ep.states)
         if k % act_every == 0:
             sup.on_action(now)
             sup.on_latent(now, now)
-        sup.on_joint_states(now, names, _interp(t, ep.t_s, ep.states))
+            frame = min(k // act_every, len(ep.actions) - 1)
+            ctrl.on_target(names, ep.actions[frame], now, now)
+        sup.on_joint_states(now, names, measured)
         running = sup.state == State.RUNNING   # distances/extents of the gated stream only
         if sup.geometry is not None and k % coll_every == 0:
             d = sup.check_collision(now)
@@ -149,9 +154,10 @@ def replay(robot_cfg, cfg: SupervisorConfig, geometry, ep: Episode) -> ReplayRes
                     r.min_env_m, r.min_env_pair = d.env_min_m, d.env_pair
                 r.slow_zone_checks += int("COLLISION_SLOW_ZONE" in sup.faults)
                 r.min_scale = min(r.min_scale, sup._collision_scale)
-        x_d = _interp(t, t_cmd, ep.actions)
-        x, v = limited_step(x, v, x_d, feedforward_velocity(x_d, x_d_prev, dt, v_max), dt, v_max, a_max)
-        x_d_prev = x_d
+        ctrl.on_joint_state(names, measured, zeros, now)
+        cmd = ctrl.step(now)
+        if cmd is not None:
+            x = cmd.position
         out = sup.on_command(now, now, names, x)
         if sup.geometry is not None:
             low_c = sup.geometry.fence_points(x[sup._arm_idx], x[sup._grip_idx])[1]

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from vla_common.config import load_robot_config
 from vla_sim.experts import make_expert, run_episode
 from vla_sim.ik import DlsIk, yaw_down_rotation
 
@@ -50,3 +51,29 @@ def test_franka_expert_success_rate_over_50_seeds_is_at_least_95_percent(franka_
     expert = make_expert(franka_env)
     ok = [run_episode(franka_env, task, s, expert)[0] for s in range(50)]
     assert np.mean(ok) >= 0.95, f"{task}: {sum(ok)}/50, failed seeds {[s for s, o in enumerate(ok) if not o]}"
+
+
+def test_expert_through_the_controller_solves_seeds_within_acceleration_limits(franka_env):
+    """Demonstrations are recorded through the controller core (as deployed): the expert still
+    succeeds, and what reaches the actuators respects the controller's velocity and
+    acceleration limits (the expert's own targets do not: up to ~100 rad/s^2 on joint 1)."""
+    from vla_controller.config_file import make_controller
+    robot = load_robot_config("franka", "sim")
+    sent = []
+    orig = franka_env.command_targets
+    franka_env.command_targets = lambda names, v: (sent.append(np.array(v)), orig(names, v))
+    try:
+        for seed in (100, 101):
+            sent.clear()
+            ctrl = make_controller(robot)
+            ok, instruction, _ = run_episode(franka_env, "pick_cube", seed, controller=ctrl)
+            assert ok, f"seed {seed}: {instruction}"
+            q = np.array(sent)[:, :7]
+            dt = franka_env.dt_s
+            v = np.diff(q, axis=0) / dt
+            a = np.diff(v, axis=0) / dt
+            lim = robot.limits
+            assert np.all(np.abs(v) <= np.asarray(lim.vel_max_rad_s) * ctrl.cfg.vel_limit_scale + 1e-6)
+            assert np.all(np.abs(a) <= np.asarray(lim.acc_max_rad_s2) * ctrl.cfg.acc_limit_scale + 1e-3)
+    finally:
+        franka_env.command_targets = orig

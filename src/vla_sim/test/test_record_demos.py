@@ -15,6 +15,7 @@ def test_record_demos_writes_successful_episodes_with_images(tmp_path, capsys):
     assert r.info.state_names == r.info.action_names and r.info.action_names[-1] == "gripper"
     ep = r.episode(1)
     assert ep.success and ep.seed == 6 and ep.extra["params"]["color"] in ep.instruction
+    assert ep.extra["command_path"] == "controller"   # the default: as deployed
     idx, frames = ep.images["wrist"]
     assert idx[0] == 0 and np.all(np.diff(idx) == 5) and frames.shape[1:] == (24, 32, 3)
     assert np.allclose(np.diff(ep.timestamp), 0.02, atol=1e-5)

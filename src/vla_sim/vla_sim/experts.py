@@ -170,9 +170,13 @@ def make_expert(env) -> Expert:
 
 def run_episode(env, task: str, seed: int, expert: Expert | None = None, period_s: float = 0.02,
                 max_duration_s: float | None = None, post_success_s: float = 0.3,
-                on_frame=None, split: str = "train") -> tuple[bool, str, int]:
+                on_frame=None, split: str = "train", controller=None) -> tuple[bool, str, int]:
     """Reset ``env`` to ``task``/``seed`` and let the expert act until success (+ margin) or
     timeout. ``on_frame(k, t_s, state, action)`` is called before each action is applied.
+
+    ``controller`` (a fresh ``vla_controller`` Controller, optional) shapes the expert's targets
+    as the deployed stack does (target delay, velocity- and acceleration-limited tracking, one
+    tick per sim step); without it the targets go straight to the position actuators.
 
     Returns:
         (success, instruction, number of frames).
@@ -190,10 +194,28 @@ def run_episode(env, task: str, seed: int, expert: Expert | None = None, period_
         a = expert.act(t)
         if on_frame is not None:
             on_frame(k, t, env.joint_positions(), a)
-        env.command_targets(env.command_names, a)
-        env.step(n_sub)
+        if controller is None:
+            env.command_targets(env.command_names, a)
+            env.step(n_sub)
+        else:
+            step_through_controller(env, controller, a, n_sub)
         if success_at is None and env.success():
             success_at = t
         if success_at is not None and t - success_at >= post_success_s:
             break
     return env.success(), instruction, k + 1
+
+
+def step_through_controller(env, controller, target, n_steps: int) -> None:
+    """Give ``controller`` the target ``target`` (command_names order) stamped now, then run
+    ``n_steps`` sim steps with one controller tick (measured state in, position command out)
+    before each."""
+    names = env.command_names
+    if target is not None:
+        controller.on_target(names, target, env.time_s, env.time_s)
+    for _ in range(n_steps):
+        controller.on_joint_state(names, env.joint_positions(), env.joint_velocities(), env.time_s)
+        cmd = controller.step(env.time_s)
+        if cmd is not None:
+            env.command_targets(cmd.names, cmd.position)
+        env.step(1)

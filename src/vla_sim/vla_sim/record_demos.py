@@ -18,6 +18,9 @@ os.environ.setdefault("MUJOCO_GL", "osmesa")
 os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 
 
+COMMAND_PATHS = ("controller", "direct")   # stored per episode as extra.command_path
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--robot", default="franka", choices=["franka", "aloha"])
@@ -32,6 +35,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--height", type=int, default=128)
     p.add_argument("--no-images", action="store_true", help="state/action only (fast)")
     p.add_argument("--keep-failed", action="store_true", help="also write failed episodes (success=false)")
+    p.add_argument("--command-path", default=COMMAND_PATHS[0], choices=COMMAND_PATHS,
+                   help="controller: the expert's targets go through the controller core with the "
+                        "stack's parameters (as deployed: target delay, velocity and acceleration "
+                        "limits); direct: straight to the position actuators (datasets before Dec 2)")
     p.add_argument("--config-dir", default=None)
     a = p.parse_args(argv)
     if a.episodes < 1:
@@ -47,6 +54,7 @@ def main(argv=None) -> int:
 
     from vla_common.config import ConfigError, load_robot_config
     from vla_common.dataset import DatasetError, DatasetInfo, DatasetWriter
+    from vla_controller.config_file import make_controller
     from vla_sim.experts import make_expert, run_episode
     from vla_sim.factory import make_env
     try:
@@ -85,10 +93,13 @@ def main(argv=None) -> int:
                     imgs = {c: env.render(c, a.width, a.height) for c in cams}
                 frames.append((state.copy(), action.copy(), t, imgs))
 
-            ok, instruction, _ = run_episode(env, task, seed, expert, period, on_frame=on_frame)
+            ctrl = make_controller(cfg) if a.command_path == "controller" else None
+            ok, instruction, _ = run_episode(env, task, seed, expert, period, on_frame=on_frame,
+                                             controller=ctrl)
             attempts += 1
             if ok or a.keep_failed:
-                writer.start_episode(instruction, task=task, seed=seed, extra={"params": env.task_params})
+                writer.start_episode(instruction, task=task, seed=seed,
+                                     extra={"params": env.task_params, "command_path": a.command_path})
                 for s, act, t, imgs in frames:
                     writer.add_frame(s, act, t, imgs)
                 writer.end_episode(ok)

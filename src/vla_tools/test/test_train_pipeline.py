@@ -103,10 +103,12 @@ def test_aloha_transfer_trains_and_writes_loadable_checkpoints(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("through_controller", [True, False])
 @pytest.mark.parametrize("mode", ["async", "sync"])
-def test_inproc_rollout_runs_both_modes_on_an_eval_seed(trained, mode):
+def test_inproc_rollout_runs_both_modes_on_an_eval_seed(trained, mode, through_controller):
     from vla_action_expert.policy import ActionExpertPolicy
     from vla_common.config import load_robot_config
+    from vla_controller.config_file import make_controller
     from vla_planner.backbone import load_backbone
     from vla_sim.factory import make_env
     from vla_tools.training_rollout import InprocStack, RolloutConfig
@@ -114,8 +116,10 @@ def test_inproc_rollout_runs_both_modes_on_an_eval_seed(trained, mode):
     cfg = load_robot_config("franka", "sim")
     env = make_env(cfg)
     try:
+        factory = (lambda: make_controller(cfg)) if through_controller else None
         stack = InprocStack(env, load_backbone(out / "planner", cfg.cameras),
-                            ActionExpertPolicy.from_pretrained(out / "action_expert"))
+                            ActionExpertPolicy.from_pretrained(out / "action_expert"),
+                            controller_factory=factory)
         r = stack.run_episode("pick_cube", 100000, None,
                               RolloutConfig(mode=mode, max_duration_s=0.6, image_size_px=64,
                                             fixed_delays_s=(0.03, 0.005)))
@@ -127,6 +131,17 @@ def test_inproc_rollout_runs_both_modes_on_an_eval_seed(trained, mode):
     # wrong-object picks come from the sim's lift tracking (the graph evaluation's source too)
     assert r.wrong_object_picks == len(r.extra["wrong_objects"])
     assert set(r.extra["wrong_objects"]) <= set(r.extra["lifted_objects"])
+
+
+def test_demonstrations_of_another_command_path_are_refused_not_mixed(tmp_path):
+    from vla_sim.record_demos import main as record
+    from vla_tools.train_default import ensure_demos
+    d = tmp_path / "franka_pick_cube"
+    assert record(["--task", "pick_cube", "--episodes", "1", "--out", str(d), "--no-images",
+                   "--command-path", "direct"]) == 0
+    assert ensure_demos("franka", ["pick_cube"], 1, tmp_path, command_path="direct") == [d]
+    with pytest.raises(RuntimeError, match="command path"):
+        ensure_demos("franka", ["pick_cube"], 2, tmp_path, command_path="controller")
 
 
 def test_unknown_task_is_a_clear_error_and_trains_nothing(tmp_path, capsys):

@@ -6,7 +6,9 @@
 ``--backend ros`` runs the real multi-process ROS graph in sim time: the stack starts once per
 mode, and per episode the sim task is reset through the /vla_sim/reset service, the instruction
 is published, and the episode ends at success or its sim-time limit. ``--backend inproc`` runs
-the same ROS-free cores in one process (fast; no DDS, controller or safety node).
+the same ROS-free cores in one process (fast; no DDS or safety gate): the stream goes through the
+controller core with the graph's parameters, as in the graph (``--no-controller``: straight to the
+simulator's position actuators, as before Dec 2).
 
 ``--instructions FILE`` gives the phrasings (``task: template`` lines with ``{color}``,
 ``{plate_color}``, ``{direction}`` ...; ``#`` comments); each episode uses template
@@ -126,7 +128,8 @@ def summarize(results: Sequence[dict]) -> dict:
 
 def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], planner_dir, expert_dir,
                     modes: Sequence[str] = ("async", "sync"), templates=None, progress: bool = True,
-                    on_result=None, fixed_delays_s=None, torch_threads: int = 1) -> dict:
+                    on_result=None, fixed_delays_s=None, torch_threads: int = 1,
+                    controller: bool = True) -> dict:
     """Run every (mode, task, seed) in process; returns {"episodes": [...], "summary": {...}}."""
     import torch
     from tqdm import tqdm
@@ -142,7 +145,11 @@ def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], plan
     env = make_env(cfg)
     bb = load_backbone(planner_dir, cfg.cameras, robot=robot)
     pol = ActionExpertPolicy.from_pretrained(expert_dir, cfg.command_names, bb.latent_dim)
-    stack = InprocStack(env, bb, pol)
+    factory = None
+    if controller:
+        from vla_controller.config_file import make_controller
+        factory = lambda: make_controller(cfg)  # noqa: E731 (a fresh controller per episode)
+    stack = InprocStack(env, bb, pol, controller_factory=factory)
     results = []
     jobs = [(m, t, s) for m in modes for t in tasks for s in seeds]
     bar = tqdm(jobs, desc="eval (inproc)", unit="ep", disable=not progress, dynamic_ncols=True)
@@ -154,6 +161,7 @@ def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], plan
                 instr = instruction_for(templates, task, seed, env.task_params)
             r = stack.run_episode(task, seed, instr, RolloutConfig(mode=mode, fixed_delays_s=fixed_delays_s))
             d = r.to_json()
+            d["extra"]["controller"] = controller
             results.append(d)
             if on_result:
                 on_result(d)
@@ -180,6 +188,10 @@ def main(argv=None) -> int:
     ap.add_argument("--allow-train-seeds", action="store_true")
     ap.add_argument("--fixed-delays-ms", default=None,
                     help="inproc only: 'S2,S1' sim delays instead of the measured compute times")
+    ap.add_argument("--no-controller", action="store_true",
+                    help="inproc only: the stream goes straight to the simulator's position "
+                         "actuators (no controller core: no target delay, no velocity and "
+                         "acceleration limits)")
     ap.add_argument("--real-time-factor", type=float, default=1.0,
                     help="ros backend: the simulator's pace (vla_sim real_time_factor); < 1 gives "
                          "a loaded 2-core machine the CPU to run every node at its rate in sim "
@@ -216,12 +228,14 @@ def main(argv=None) -> int:
     meta = {"command": "python -m vla_tools.evaluate " + " ".join(sys.argv[1:] if argv is None else argv),
             "robot": a.robot, "tasks": tasks, "seeds": [min(seeds), max(seeds)], "n_seeds": len(seeds),
             "modes": modes, "backend": a.backend, "instructions": a.instructions,
-            "models": str(models), "real_time_factor": a.real_time_factor}
+            "models": str(models), "real_time_factor": a.real_time_factor,
+            "controller": a.backend == "ros" or not a.no_controller}
     try:
         if a.backend == "inproc":
             fd = tuple(float(x) / 1e3 for x in a.fixed_delays_ms.split(",")) if a.fixed_delays_ms else None
             res = evaluate_inproc(a.robot, tasks, seeds, models / "planner", models / "action_expert",
-                                  modes, templates, not a.no_progress, on_result, fd)
+                                  modes, templates, not a.no_progress, on_result, fd,
+                                  controller=not a.no_controller)
         else:
             from vla_tools.ros_eval_graph import evaluate_graph
             res = evaluate_graph(a.robot, tasks, seeds, models, modes, templates, out,

@@ -48,6 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tasks", default="pick_cube", help="comma-separated sim task names")
     p.add_argument("--episodes", type=int, default=400, help="demonstrations per task")
     p.add_argument("--data-dir", default="data/demos")
+    p.add_argument("--command-path", default="controller", choices=["controller", "direct"],
+                   help="how recorded demonstrations reach the simulated arm (record_demos): "
+                        "through the controller core as deployed, or straight to the actuators")
     p.add_argument("--out", default=None, help="checkpoint root (default models/<robot>)")
     p.add_argument("--run-dir", default=None, help="intermediate checkpoints (default runs/train_<robot>)")
     p.add_argument("--resume", action="store_true")
@@ -95,11 +98,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     return a
 
 
-def ensure_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path, log=print) -> list[Path]:
+def ensure_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path, log=print,
+                 command_path: str = "controller") -> list[Path]:
     """Reuse or record ``episodes`` successful demonstrations per task; returns dataset dirs.
 
+    Only episodes recorded through ``command_path`` count (``record_demos --command-path``;
+    datasets from before Dec 2 have no such field: ``direct``).
+
     Raises:
-        RuntimeError: recording failed.
+        RuntimeError: recording failed, or the directory holds episodes of the other command
+            path (mixing would train on two different state/action relations).
     """
     from vla_common.dataset import DatasetError, DatasetReader
     out = []
@@ -108,13 +116,20 @@ def ensure_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path, lo
         have = 0
         if d.exists():
             try:
-                have = sum(1 for m in DatasetReader(d).episodes if m.get("success"))
+                metas = DatasetReader(d).episodes
             except DatasetError:
-                have = 0
+                metas = []
+            paths = {(m.get("extra") or {}).get("command_path", "direct") for m in metas}
+            if paths - {command_path}:
+                raise RuntimeError(f"{d} holds demonstrations recorded with command path(s) "
+                                   f"{sorted(paths - {command_path})}, not {command_path!r}: "
+                                   "use another --data-dir")
+            have = sum(1 for m in metas if m.get("success"))
         if have < episodes:
             cmd = [sys.executable, "-m", "vla_sim.record_demos", "--robot", robot, "--task", task,
                    "--episodes", str(episodes - have), "--seed-start",
-                   str(k * TRAIN_SEED_STRIDE + have * 2), "--out", str(d)]
+                   str(k * TRAIN_SEED_STRIDE + have * 2), "--out", str(d),
+                   "--command-path", command_path]
             if have:
                 cmd.append("--append")
             log(f"recording {episodes - have} {task} demonstrations: {shlex.join(cmd)}")
@@ -175,7 +190,8 @@ def main(argv=None) -> int:
     n_arm = len(robot.arms[0].joints) if len(robot.arms) == 1 else 0
     grip_index = n_arm  # Franka: joints then gripper
     try:
-        roots = ensure_demos(a.robot, tasks, a.episodes, Path(a.data_dir))
+        roots = ensure_demos(a.robot, tasks, a.episodes, Path(a.data_dir),
+                             command_path=a.command_path)
         eps = load_demos(roots, cams, names, a.image_size_px, n_arm, grip_index,
                          max_episodes=a.max_load_episodes or a.episodes, progress=not a.no_progress)
     except (DatasetError, RuntimeError) as e:

@@ -6,8 +6,11 @@ latent; ``ActionExpertRuntime``: latent + state -> chunks -> executor -> 200 Hz 
 deployment's timing: cameras at ``camera_rate_hz``, System 2 at ``planner_rate_hz``, System 1
 requests at ``inference_rate_hz``; each model's result becomes available after its measured wall
 compute time (sim time runs at real-time factor 1 in the graph, so wall compute = sim delay),
-or after fixed delays when ``fixed_delays_s`` is given. Not modelled: DDS transport, the
-controller and safety nodes (the ROS evaluation covers those).
+or after fixed delays when ``fixed_delays_s`` is given. With a ``controller_factory`` the
+stream goes through the controller core at its own rate (every sim step: 500 Hz), with the
+graph's parameters (``vla_controller.config_file``): its target delay and velocity- and
+acceleration-limited tracking shape what the arm gets, as in the graph. Not modelled: DDS
+transport and the safety gate (the ROS evaluation covers those).
 
 Modes: ``async`` (the dual system: S2 and S1 at their own rates, S1 reuses the newest latent) and
 ``sync`` (the baseline of public VLA stacks: one blocking call runs S2 then S1 on the newest
@@ -93,9 +96,10 @@ def jerk_rms(q: np.ndarray, dt: float) -> float:
 class InprocStack:
     """One robot's policy (planner backbone + action expert policy) with a SimEnv."""
 
-    def __init__(self, env, backbone, policy, executor_config=None):
+    def __init__(self, env, backbone, policy, executor_config=None, controller_factory=None):
         self.env, self.backbone, self.policy = env, backbone, policy
         self.executor_config = executor_config
+        self.controller_factory = controller_factory  # () -> vla_controller Controller, or None
         self.cameras = tuple(backbone.cameras)
         names = tuple(policy.config.action_names)
         if names != tuple(env.command_names):
@@ -118,6 +122,7 @@ class InprocStack:
         from vla_action_expert.runtime import ActionExpertRuntime
         from vla_action_expert.sync_cycle import SyncCycle
         from vla_planner.planner_core import PlannerCore, PlannerNodeConfig
+        from vla_sim.experts import step_through_controller
 
         env = self.env
         sim_instr = env.reset(task, seed, split)
@@ -147,6 +152,9 @@ class InprocStack:
         qs = []
         success_at = None
         k = 0
+        ctrl = self.controller_factory() if self.controller_factory else None
+        if ctrl is not None and tuple(ctrl.names) != tuple(env.command_names):
+            raise ValueError(f"controller command names {ctrl.names} != sim {env.command_names}")
         while True:
             t = env.time_s - t0
             now = env.time_s
@@ -198,11 +206,14 @@ class InprocStack:
                     sync_pending = None
                     n_chunks += 1
             out = rt.stream(now)
-            if out is not None:
-                env.command_targets(env.command_names, out.values)
-                if out.mode == "streaming":
-                    n_fresh += 1
-            env.step(n_sub)
+            if out is not None and out.mode == "streaming":
+                n_fresh += 1
+            if ctrl is None:
+                if out is not None:
+                    env.command_targets(env.command_names, out.values)
+                env.step(n_sub)
+            else:
+                step_through_controller(env, ctrl, None if out is None else out.values, n_sub)
             qs.append(js)
             k += 1
             if success_at is None and env.success():
