@@ -206,7 +206,8 @@ class Controller:
         self.grip_cmd: np.ndarray | None = None
         self.v_cmd = np.zeros(self.n)
         self.gv_cmd = np.zeros(len(self.grippers))
-        self.q_d_prev: np.ndarray | None = None
+        self.q_d_prev: np.ndarray | None = None   # ee spaces with feed-forward: last IK target
+        self._zero_v, self._zero_gv = np.zeros(self.n), np.zeros(len(self.grippers))  # read-only
         self.q_ik: np.ndarray | None = None       # IK warm start (ee spaces)
         self.last_step_s: float | None = None
 
@@ -347,6 +348,7 @@ class Controller:
             self.saturator.reset()
 
         stale = self.last_target_s is None or now_s - self.last_target_s > self.cfg.target_timeout_s
+        t_target = now_s - self.cfg.target_delay_s
         if stale:
             if self.hold is None:
                 self.hold = (st.q.copy(), np.clip(st.grip, self.grip_min, self.grip_max))
@@ -354,28 +356,15 @@ class Controller:
             q_d, g_d = self.hold
             self.q_ik = q_d.copy()
             self.status.mode = "holding"
-            v_ff, gv_ff = np.zeros(self.n), np.zeros(len(self.grippers))
         else:
-            t_target = now_s - self.cfg.target_delay_s
-            x = self.buffer.sample(t_target)
-            q_d, g_d = self._joint_target(x)
-            v_ff, gv_ff = np.zeros(self.n), np.zeros(len(self.grippers))
-            if self.cfg.velocity_feedforward:
-                rate = self.buffer.rate(t_target)
-                ng = len(self.grippers)
-                gv_ff = rate[len(rate) - ng:] if ng else gv_ff
-                # ee spaces: the IK solution's own finite difference (the joints' rate is not
-                # linear in the ee target's)
-                v_ff = feedforward_velocity(q_d, self.q_d_prev, dt, self.vel_max) \
-                    if self.ee_space else rate[:self.n]
+            q_d, g_d = self._joint_target(self.buffer.sample(t_target))
             self.status.mode = "tracking"
-
         q_c = np.clip(q_d, self.kin.q_min_rad, self.kin.q_max_rad)
         g_c = np.clip(g_d, self.grip_min, self.grip_max)
-        # no feed-forward where the target is clipped or moves faster than the limit (a jump:
-        # replanning, resume after a hold)
-        v_ff = np.where((q_c == q_d) & (np.abs(v_ff) <= self.vel_max), v_ff, 0.0)
-        gv_ff = np.where((g_c == g_d) & (np.abs(gv_ff) <= self.grip_speed), gv_ff, 0.0)
+        if self.cfg.velocity_feedforward and not stale:
+            v_ff, gv_ff = self._feedforward(t_target, q_d, q_c, g_d, g_c, dt)
+        else:
+            v_ff, gv_ff = self._zero_v, self._zero_gv
         q_d, g_d = q_c, g_c
         self.q_d_prev = q_d
         q_new, v_new = limited_step(self.q_cmd, self.v_cmd, q_d, v_ff, dt, self.vel_max,
@@ -402,6 +391,20 @@ class Controller:
         pos[self.g_cmd_idx], vel[self.g_cmd_idx] = g_new, gv_new
         self.status.ticks += 1
         return Command(self.names, pos, vel, effort, stale)
+
+    def _feedforward(self, t_target: float, q_d, q_c, g_d, g_c, dt: float):
+        """Target velocity to feed forward (``velocity_feedforward``): the buffer segment's
+        slope (ee spaces: the IK solution's finite difference, the joints' rate not being linear
+        in the ee target's); 0 where the target is clipped or moves faster than the limit (a
+        jump: replanning, resume after a hold)."""
+        rate = self.buffer.rate(t_target)
+        ng = len(self.grippers)
+        gv = rate[len(rate) - ng:] if ng else self._zero_gv
+        v = feedforward_velocity(q_c, self.q_d_prev, dt, self.vel_max) if self.ee_space \
+            else rate[:self.n]
+        v = np.where((q_c == q_d) & (np.abs(v) <= self.vel_max), v, 0.0)
+        gv = np.where((g_c == g_d) & (np.abs(gv) <= self.grip_speed), gv, 0.0)
+        return v, gv
 
     def _joint_target(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Internal target -> (joint target (n,), gripper widths)."""
