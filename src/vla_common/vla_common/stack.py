@@ -5,9 +5,11 @@ pip-only process launcher, so both start the same nodes with the same parameter 
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from vla_common.config import ConfigError, find_config_dir, load_yaml
 
@@ -72,3 +74,26 @@ def load_stack(mode: str, config_dir: str | os.PathLike | None = None) -> list[N
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: duplicate node names {names}")
     return specs
+
+
+T = TypeVar("T")
+
+
+def node_config(cls: type[T], node: str, robot: str, mode: str,
+                config_dir: str | os.PathLike | None = None, **overrides) -> T:
+    """Dataclass ``cls`` from node ``node``'s ``ros__parameters`` in ``config/<robot>_<mode>.yaml``,
+    as the node builds it in process (``ros_params.declare_config``): keys that are not fields
+    (``use_sim_time``, ...) are ignored, lists become tuples, ``overrides`` win.
+
+    Raises:
+        ConfigError: no such parameter file, or it has no section for ``node``.
+        ValueError/TypeError: from ``cls(...)`` when a value is invalid.
+    """
+    path = params_file(robot, mode, config_dir)
+    section = (load_yaml(path) or {}).get(node)
+    if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
+        raise ConfigError(f"{path} has no '{node}: ros__parameters:' section")
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    vals = {k: tuple(v) if isinstance(v, list) else v
+            for k, v in section["ros__parameters"].items() if k in names}
+    return cls(**{**vals, **overrides})

@@ -23,3 +23,11 @@ def test_invalid_override_raises():
 def test_make_controller_uses_the_robot_mode():
     c = make_controller(load_robot_config("aloha", "sim"))
     assert c.rate_hz == 500.0 and len(c.names) == 14
+
+
+def test_missing_section_is_a_config_error(tmp_path):
+    from vla_common.config import ConfigError
+    (tmp_path / "stack.yaml").write_text("nodes: []\n")   # a config dir holds stack.yaml
+    (tmp_path / "franka_sim.yaml").write_text("vla_safety:\n  ros__parameters: {}\n")
+    with pytest.raises(ConfigError, match="vla_controller"):
+        controller_config("franka", "sim", config_dir=tmp_path)

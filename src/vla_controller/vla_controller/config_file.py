@@ -3,26 +3,23 @@ in-process loops (evaluation, demonstration recording) that must shape commands 
 does."""
 from __future__ import annotations
 
-import dataclasses
 import os
 
-from vla_common.config import RobotConfig, find_config_dir, load_yaml
+from vla_common.config import RobotConfig
+from vla_common.stack import node_config
 from vla_controller.controller import Controller, ControllerConfig
 from vla_controller.kinematics import load_kinematics
 
 
 def controller_config(robot: str, mode: str = "sim", config_dir: str | os.PathLike | None = None,
                       **overrides) -> ControllerConfig:
-    """``ControllerConfig`` from the ``vla_controller`` section of the robot's params file;
-    keys that are not config fields (``use_sim_time``, ...) are ignored.
+    """``ControllerConfig`` from the ``vla_controller`` section of the robot's params file
+    (``vla_common.stack.node_config``).
 
     Raises:
-        KeyError: the file has no vla_controller section. ValueError: an invalid value.
+        ConfigError: no such file or section. ValueError: an invalid value.
     """
-    raw = load_yaml(find_config_dir(config_dir) / f"{robot}_{mode}.yaml")["vla_controller"]["ros__parameters"]
-    names = {f.name for f in dataclasses.fields(ControllerConfig)}
-    vals = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in names}
-    return ControllerConfig(**{**vals, **overrides})
+    return node_config(ControllerConfig, "vla_controller", robot, mode, config_dir, **overrides)
 
 
 def make_controller(robot_cfg: RobotConfig, config_dir: str | os.PathLike | None = None,

@@ -14,7 +14,6 @@ commands it clamped, the slow-zone time, the closest distances and the end-effec
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,16 +66,14 @@ class ReplayResult:
 
 
 def params_config(robot: str, mode: str = "sim", config_dir=None, **over) -> SupervisorConfig:
-    """SupervisorConfig from the ``vla_safety`` section of ``config/<robot>_<mode>.yaml``.
+    """SupervisorConfig from the ``vla_safety`` section of ``config/<robot>_<mode>.yaml``
+    (``vla_common.stack.node_config``).
 
     Raises:
-        KeyError: the file has no vla_safety section. ValueError: invalid values.
+        ConfigError: no such file or section. ValueError: invalid values.
     """
-    from vla_common.config import find_config_dir, load_yaml
-    raw = load_yaml(find_config_dir(config_dir) / f"{robot}_{mode}.yaml")["vla_safety"]["ros__parameters"]
-    names = {f.name for f in dataclasses.fields(SupervisorConfig)}
-    vals = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in names}
-    return SupervisorConfig(**{**vals, **over})
+    from vla_common.stack import node_config
+    return node_config(SupervisorConfig, "vla_safety", robot, mode, config_dir, **over)
 
 
 def record(robot_cfg, tasks, seeds, period_s: float = 0.02) -> list[Episode]:
