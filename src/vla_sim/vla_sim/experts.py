@@ -198,24 +198,10 @@ def run_episode(env, task: str, seed: int, expert: Expert | None = None, period_
             env.command_targets(env.command_names, a)
             env.step(n_sub)
         else:
+            from vla_sim.controller_loop import step_through_controller
             step_through_controller(env, controller, a, n_sub)
         if success_at is None and env.success():
             success_at = t
         if success_at is not None and t - success_at >= post_success_s:
             break
     return env.success(), instruction, k + 1
-
-
-def step_through_controller(env, controller, target, n_steps: int) -> None:
-    """Give ``controller`` the target ``target`` (command_names order) stamped now, then run
-    ``n_steps`` sim steps with one controller tick (measured state in, position command out)
-    before each."""
-    names = env.command_names
-    if target is not None:
-        controller.on_target(names, target, env.time_s, env.time_s)
-    for _ in range(n_steps):
-        controller.on_joint_state(names, env.joint_positions(), env.joint_velocities(), env.time_s)
-        cmd = controller.step(env.time_s)
-        if cmd is not None:
-            env.command_targets(cmd.names, cmd.position)
-        env.step(1)

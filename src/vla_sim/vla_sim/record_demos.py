@@ -17,8 +17,7 @@ import sys
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 
-
-COMMAND_PATHS = ("controller", "direct")   # stored per episode as extra.command_path
+from vla_sim.controller_loop import COMMAND_PATHS  # noqa: E402 (stored per episode as extra.command_path)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -36,6 +36,8 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 
+from vla_sim.controller_loop import COMMAND_PATHS, UNRECORDED_COMMAND_PATH  # noqa: E402
+
 TRAIN_SEED_STRIDE = 5000   # task k records seeds k*5000 + [0, N); evaluation uses >= 100000
 EVAL_SEED_START = 100000
 STATE_FILE = "trainer_state.pt"
@@ -48,7 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tasks", default="pick_cube", help="comma-separated sim task names")
     p.add_argument("--episodes", type=int, default=400, help="demonstrations per task")
     p.add_argument("--data-dir", default="data/demos")
-    p.add_argument("--command-path", default="controller", choices=["controller", "direct"],
+    p.add_argument("--command-path", default=COMMAND_PATHS[0], choices=COMMAND_PATHS,
                    help="how recorded demonstrations reach the simulated arm (record_demos): "
                         "through the controller core as deployed, or straight to the actuators")
     p.add_argument("--out", default=None, help="checkpoint root (default models/<robot>)")
@@ -99,7 +101,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def ensure_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path, log=print,
-                 command_path: str = "controller") -> list[Path]:
+                 command_path: str = COMMAND_PATHS[0]) -> list[Path]:
     """Reuse or record ``episodes`` successful demonstrations per task; returns dataset dirs.
 
     Only episodes recorded through ``command_path`` count (``record_demos --command-path``;
@@ -119,7 +121,8 @@ def ensure_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path, lo
                 metas = DatasetReader(d).episodes
             except DatasetError:
                 metas = []
-            paths = {(m.get("extra") or {}).get("command_path", "direct") for m in metas}
+            paths = {(m.get("extra") or {}).get("command_path", UNRECORDED_COMMAND_PATH)
+                     for m in metas}
             if paths - {command_path}:
                 raise RuntimeError(f"{d} holds demonstrations recorded with command path(s) "
                                    f"{sorted(paths - {command_path})}, not {command_path!r}: "

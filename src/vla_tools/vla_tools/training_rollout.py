@@ -122,7 +122,7 @@ class InprocStack:
         from vla_action_expert.runtime import ActionExpertRuntime
         from vla_action_expert.sync_cycle import SyncCycle
         from vla_planner.planner_core import PlannerCore, PlannerNodeConfig
-        from vla_sim.experts import step_through_controller
+        from vla_sim.controller_loop import step_through_controller
 
         env = self.env
         sim_instr = env.reset(task, seed, split)
