@@ -4,7 +4,7 @@ import pytest
 
 from vla_tools.training_data import BatchConfig, DemoEpisode, DemoSampler, aux_targets, resize_images
 from vla_tools.training_model import _random_shift
-from vla_tools.training_rollout import RolloutConfig, jerk_rms
+from vla_tools.training_rollout import RolloutConfig, jerk_rms, substeps_until
 
 
 def _action(T=50, close_at=None, open_at=None):
@@ -206,3 +206,22 @@ def test_aux_stats_of_never_set_dimension_are_neutral():
     from vla_tools.training_data import aux_stats
     mean, std = aux_stats(np.ones((3, 2)), np.array([[1, 0]] * 3, float))
     assert mean[1] == 0.0 and std[1] == 1.0
+
+
+@pytest.mark.parametrize("rate_hz,dt_s", [(200.0, 0.002), (200.0, 0.001), (250.0, 0.002), (150.0, 0.002)])
+def test_stream_substeps_keep_the_configured_rate_on_a_physics_grid(rate_hz, dt_s):
+    # 200 Hz over 2 ms physics alternates 2 and 3 steps: 200 ticks in 1 s, not 250
+    t, next_tick, ticks = 0.0, 0.0, 0
+    while t < 1.0 - 1e-9:
+        next_tick += 1.0 / rate_hz
+        n = substeps_until(next_tick, t, dt_s)
+        assert n >= 1
+        t += n * dt_s
+        ticks += 1
+        assert abs(t - next_tick) <= dt_s / 2 + 1e-9  # every tick within half a physics step
+    assert ticks == round(rate_hz)
+
+
+def test_stream_substeps_take_at_least_one_step_when_the_tick_is_due():
+    assert substeps_until(0.010, 0.010, 0.002) == 1
+    assert substeps_until(0.009, 0.010, 0.002) == 1

@@ -243,7 +243,9 @@ def main(argv=None) -> int:
               {"params": list(model.expert.parameters()) + (list(model.aux_head.parameters())
                                                             if model.aux_head else []), "lr": a.lr}]
     base_lrs = [g["lr"] for g in groups]
-    opt = torch.optim.AdamW(groups, weight_decay=a.weight_decay)
+    # fused: one kernel over all parameters instead of ~15 small ops each (about 6 of the ~115 ms
+    # of a one-thread step here); same update rule, the state dict is interchangeable
+    opt = torch.optim.AdamW(groups, weight_decay=a.weight_decay, fused=True)
     rng = np.random.default_rng(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
     step = 0

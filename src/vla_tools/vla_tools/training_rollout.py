@@ -142,8 +142,7 @@ class InprocStack:
         t0 = env.time_s
         limit = cfg.max_duration_s or env.task.max_duration_s
         tick = 1.0 / cfg.stream_rate_hz
-        n_sub = max(1, int(round(tick / env.dt_s)))
-        tick = n_sub * env.dt_s
+        next_tick = next_jerk_sample = 0.0
         next_cam = next_s2 = next_s1 = 0.0
         pending_lat: list[tuple[float, np.ndarray, float]] = []   # (available_at, latent, stamp)
         pending_chunk: list[tuple[float, object, np.ndarray]] = []
@@ -208,13 +207,17 @@ class InprocStack:
             out = rt.stream(now)
             if out is not None and out.mode == "streaming":
                 n_fresh += 1
+            next_tick += tick
+            n_sub = substeps_until(next_tick, t, env.dt_s)
             if ctrl is None:
                 if out is not None:
                     env.command_targets(env.command_names, out.values)
                 env.step(n_sub)
             else:
                 step_through_controller(env, ctrl, None if out is None else out.values, n_sub)
-            qs.append(js)
+            if t + 1e-9 >= next_jerk_sample:
+                qs.append(js)
+                next_jerk_sample += JERK_SAMPLE_PERIOD_S
             k += 1
             if success_at is None and env.success():
                 success_at = env.time_s - t0
@@ -228,7 +231,7 @@ class InprocStack:
         return EpisodeResult(
             task=task, seed=int(seed), instruction=text, mode=cfg.mode,
             success=success_at is not None, time_to_success_s=success_at, duration_s=round(dur, 3),
-            wrong_object_picks=len(lifted_wrong), jerk_rms_rad_s3=_arm_jerk(qs, tick), safety_events=0,
+            wrong_object_picks=len(lifted_wrong), jerk_rms_rad_s3=_arm_jerk(qs), safety_events=0,
             action_rate_hz=n_fresh / dur if dur > 0 else 0.0,
             chunk_rate_hz=n_chunks / dur if dur > 0 else 0.0,
             latent_rate_hz=n_latents / dur if dur > 0 else 0.0,
@@ -238,9 +241,27 @@ class InprocStack:
                    "backend": "inproc"})
 
 
-def _arm_jerk(qs: list, tick_s: float) -> float:
+JERK_SAMPLE_PERIOD_S = 0.02  # joint samples for the jerk figure: 50 Hz, as the graph resamples
+
+
+def substeps_until(next_tick_s: float, t_s: float, dt_s: float) -> int:
+    """Physics steps from ``t_s`` to the stream tick due at ``next_tick_s`` (at least one).
+
+    A 200 Hz stream over a 2 ms physics step alternates 2 and 3 steps, so the stream keeps its
+    configured rate on average (a fixed round(5 / 2) = 2 steps would stream at 250 Hz).
+
+    Args:
+        next_tick_s: time of the next stream tick (s, episode clock).
+        t_s: current episode time (s).
+        dt_s: physics step (s), > 0.
+    Returns:
+        round((next_tick_s - t_s) / dt_s), at least 1.
+    """
+    return max(1, int(round((next_tick_s - t_s) / dt_s)))
+
+
+def _arm_jerk(qs: list) -> float:
     """RMS jerk of the arm joints (gripper column excluded) from 50 Hz samples."""
     if len(qs) < 16:
         return 0.0
-    step = max(1, int(round(0.02 / tick_s)))
-    return jerk_rms(np.array(qs)[::step, :-1], step * tick_s)
+    return jerk_rms(np.array(qs)[:, :-1], JERK_SAMPLE_PERIOD_S)
