@@ -77,3 +77,48 @@ def test_expert_through_the_controller_solves_seeds_within_acceleration_limits(f
             assert np.all(np.abs(a) <= np.asarray(lim.acc_max_rad_s2) * ctrl.cfg.acc_limit_scale + 1e-3)
     finally:
         franka_env.command_targets = orig
+
+
+@pytest.mark.parametrize("kw", [dict(offset_m=0.0, direction_rad=0.0), dict(offset_m=0.2, direction_rad=0.0),
+                                dict(offset_m=float("nan"), direction_rad=0.0),
+                                dict(offset_m=0.03, direction_rad=float("inf")),
+                                dict(offset_m=0.03, direction_rad=0.0, lift_m=-0.01)])
+def test_miss_first_rejects_bad_offsets(kw):
+    from vla_sim.experts import MissFirst
+    with pytest.raises(ValueError):
+        MissFirst(**kw)
+
+
+def test_retry_expert_closes_beside_the_cube_then_opens_and_picks_it(franka_env):
+    """A retry demonstration: the first grasp closes on nothing 2-4 cm beside the target, the
+    retry (from ``train_from_s``) opens the fingers and still lifts exactly the target."""
+    from vla_controller.config_file import make_controller
+    from vla_sim.experts import MissFirst
+    robot = load_robot_config("franka", "sim")
+    tcp = franka_env.spec.tcp_sites[next(iter(franka_env.spec.tcp_sites))]
+    for seed in (3300, 3302):
+        miss = MissFirst.sample(np.random.default_rng(seed))
+        expert = make_expert(franka_env, miss)
+        log = []
+
+        def on_frame(k, t, s, a):
+            cube = franka_env._ctx.body_pos(franka_env.task_params["target"])
+            log.append((t, a[-1], np.linalg.norm(franka_env.data.site(tcp).xpos[:2] - cube[:2])))
+        ok, instruction, _ = run_episode(franka_env, "pick_cube", seed, expert,
+                                         controller=make_controller(robot), on_frame=on_frame)
+        assert ok, f"seed {seed}: {instruction}"
+        assert franka_env.wrong_lifted_objects() == []
+        t_retry = expert.train_from_s
+        assert t_retry > 1.0
+        before = [(g, d) for t, g, d in log if t < t_retry]
+        after = [g for t, g, d in log if t >= t_retry]
+        first_close = next(d for g, d in before if g < 0.04)
+        assert 0.015 < first_close < 0.045        # closed beside the cube, not on it
+        assert after[0] > 0.04                     # the retry starts by opening
+        assert any(g < 0.04 for g in after)        # ... and closes again on the cube
+
+
+def test_retry_demonstrations_exist_for_franka_only(aloha_env):
+    from vla_sim.experts import MissFirst
+    with pytest.raises(ValueError, match="Franka"):
+        make_expert(aloha_env, MissFirst(0.03, 0.0))

@@ -28,3 +28,29 @@ def test_record_demos_writes_successful_episodes_with_images(tmp_path, capsys):
 def test_record_demos_unknown_task_exits_2(tmp_path, capsys):
     assert main(["--task", "juggle", "--episodes", "1", "--out", str(tmp_path / "x")]) == 2
     assert "unknown task" in capsys.readouterr().err
+
+
+def test_retry_demonstrations_mark_where_the_demonstration_starts(tmp_path):
+    from vla_tools.training_data import load_demos
+    from vla_common.config import load_robot_config
+    out = tmp_path / "retry"
+    rc = main(["--robot", "franka", "--task", "pick_cube", "--episodes", "1", "--seed-start", "3300",
+               "--out", str(out), "--width", "32", "--height", "32", "--miss-first"])
+    assert rc == 0
+    ep = DatasetReader(out).episode(0)
+    start = ep.extra["train_from_frame"]
+    assert 0 < start < len(ep.state) - 50 and 0.02 <= ep.extra["miss_first"]["offset_m"] <= 0.04
+    assert ep.action[start - 1, -1] < 0.04 < ep.action[start, -1]  # empty grasp, then open
+    cfg = load_robot_config("franka", "sim")
+    (demo,) = load_demos([out], cfg.cameras, cfg.command_names, 16, 7, 7)
+    # no System 2 observation from the planned miss; the grasp target is the retry's grasp
+    assert demo.train_from_frame == start and demo.img_frames.min() >= start
+    assert demo.aux_mask[:7].all()
+    k = start + int(np.argmax(ep.action[start:, -1] < 0.04))
+    assert np.allclose(demo.aux[:7], ep.action[k, :7])
+
+
+def test_retry_demonstrations_refuse_aloha(tmp_path, capsys):
+    rc = main(["--robot", "aloha", "--task", "transfer_cube", "--episodes", "1",
+               "--out", str(tmp_path / "x"), "--miss-first"])
+    assert rc == 2 and "Franka" in capsys.readouterr().err

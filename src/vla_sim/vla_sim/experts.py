@@ -98,19 +98,77 @@ class Expert:
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class MissFirst:
+    """Retry demonstrations: the first grasp closes ``offset_m`` beside the cube, in the table
+    direction ``direction_rad`` (a miss like the learned policy's), then the expert re-plans
+    from the simulator state and picks the cube properly. Only the part after the miss is a
+    demonstration (``FrankaExpert.train_from_s``): a policy trained on it learns to recover
+    from an empty grasp, never to miss on purpose."""
+    offset_m: float
+    direction_rad: float
+    lift_m: float = 0.0    # the empty gripper rises this far before the retry (as a policy would)
+
+    def __post_init__(self):
+        if not (np.isfinite(self.offset_m) and 0.0 < self.offset_m <= 0.1):
+            raise ValueError(f"miss offset must be in (0, 0.1] m, got {self.offset_m}")
+        if not np.isfinite(self.direction_rad):
+            raise ValueError("miss direction must be finite")
+        if not (np.isfinite(self.lift_m) and 0.0 <= self.lift_m <= 0.15):
+            raise ValueError(f"miss lift must be in [0, 0.15] m, got {self.lift_m}")
+
+    @staticmethod
+    def sample(rng: np.random.Generator, offset_range_m=(0.022, 0.04),
+               lift_range_m=(0.0, 0.1)) -> "MissFirst":
+        """Offsets just past what the 8 cm fingers straddle around a 4 cm cube (2 cm)."""
+        return MissFirst(float(rng.uniform(*offset_range_m)), float(rng.uniform(-np.pi, np.pi)),
+                         float(rng.uniform(*lift_range_m)))
+
+
 class FrankaExpert(Expert):
     """Pick, place and push for the Franka table-top tasks."""
     approach_h = 0.10
     lift_z = 0.20
+    miss_hold_s = 0.55     # the empty grasp is held as long as a real one
 
-    def __init__(self, env):
+    def __init__(self, env, miss_first: MissFirst | None = None):
         spec = env.spec
         self.names = env.command_names
         self.ik = DlsIk(env.model, spec.arm_mj_joints, spec.tcp_sites[next(iter(spec.tcp_sites))],
                         posture=spec.home_q, damping=0.03)
         self.track: ArmTrack | None = None
+        self.miss_first = miss_first
+        self.train_from_s = 0.0  # demonstration frames start here (> 0 after a planned miss)
 
     def reset(self, env) -> None:
+        self._env = env
+        self._t_track0 = 0.0
+        self._retry_at_s = None
+        self.train_from_s = 0.0
+        if self.miss_first is not None and env.task.name in ("pick_cube", "place_cube_on_plate"):
+            self._plan_miss(env)
+        else:
+            self._plan(env)
+
+    def _plan_miss(self, env) -> None:
+        """Approach and close beside the cube; ``act`` re-plans the real task at the end."""
+        p = env.task_params
+        q0 = env.arm_q()
+        tcp_pos, tcp_rot = self.ik.fk(q0, env.data.qpos)
+        cur_yaw = tool_yaw(tcp_rot)
+        cube = env._ctx.body_pos(p["target"])
+        cube_yaw = nearest_yaw(body_yaw(env._ctx.body_xmat(p["target"])), cur_yaw, np.pi / 2)
+        m = self.miss_first
+        xy = cube[:2] + m.offset_m * np.array([np.cos(m.direction_rad), np.sin(m.direction_rad)])
+        wps = [Waypoint((*xy, cube[2] + self.approach_h), cube_yaw, 0.08, 0.35, min_duration_s=0.6),
+               Waypoint((*xy, cube[2] - 0.004), cube_yaw, 0.08, 0.15),
+               Waypoint((*xy, cube[2] - 0.004), cube_yaw, 0.0, hold_s=self.miss_hold_s),
+               Waypoint((*xy, cube[2] - 0.004 + m.lift_m), cube_yaw, 0.0, 0.2)]
+        self.track = ArmTrack(self.ik, q0, tcp_pos, cur_yaw, wps, env.gripper_widths()[0])
+        self._qpos = env.data.qpos.copy()
+        self._retry_at_s = self.train_from_s = self.track.duration_s
+
+    def _plan(self, env, after_miss: bool = False) -> None:
         from vla_sim.tasks import CUBE_HALF
         ctx = env._ctx
         p = env.task_params
@@ -149,21 +207,32 @@ class FrankaExpert(Expert):
                    Waypoint((*end, z + 0.08), yaw, g_closed, 0.2)]
         else:
             raise ValueError(f"FrankaExpert cannot solve task '{name}'")
+        if after_miss:  # open straight up first, so the opening fingers do not sweep the cube
+            wps.insert(0, Waypoint((tcp_pos[0], tcp_pos[1], cube[2] + 0.06), cur_yaw, g_open, 0.2,
+                                   min_duration_s=0.3))
         self.track = ArmTrack(self.ik, q0, tcp_pos, cur_yaw, wps, env.gripper_widths()[0])
         self._qpos = env.data.qpos.copy()
 
     @property
     def duration_s(self) -> float:
-        return self.track.duration_s
+        return self._t_track0 + self.track.duration_s if self._retry_at_s is None \
+            else self._retry_at_s + 3.0  # not planned yet: an upper bound of the retry
 
     def act(self, t_s: float) -> np.ndarray:
-        q, g = self.track.joints(t_s, self._qpos)
+        if self._retry_at_s is not None and t_s >= self._retry_at_s:
+            self._retry_at_s = None  # the cube may have been pushed: plan from where it is now
+            self._t_track0 = t_s
+            self._plan(self._env, after_miss=True)
+        q, g = self.track.joints(t_s - self._t_track0, self._qpos)
         return np.concatenate([q, [g]])
 
 
-def make_expert(env) -> Expert:
+def make_expert(env, miss_first: MissFirst | None = None) -> Expert:
+    """The scripted expert of ``env``'s robot; ``miss_first``: Franka retry demonstrations."""
     if env.spec.model.nu and "panda_joint1" in env.spec.arm_mj_joints:
-        return FrankaExpert(env)
+        return FrankaExpert(env, miss_first)
+    if miss_first is not None:
+        raise ValueError("retry demonstrations (miss_first) exist for the Franka tasks only")
     from vla_sim.aloha_experts import AlohaExpert
     return AlohaExpert(env)
 

@@ -17,7 +17,14 @@ import sys
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 
+import dataclasses  # noqa: E402
+
+import numpy as np  # noqa: E402
+
 from vla_sim.controller_loop import COMMAND_PATHS  # noqa: E402 (stored per episode as extra.command_path)
+from vla_sim.experts import MissFirst  # noqa: E402
+
+MIN_RETRY_FRAMES = 50  # a retry demonstration holds at least 1 s (at 50 Hz) after the miss
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,6 +45,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="controller: the expert's targets go through the controller core with the "
                         "stack's parameters (as deployed: target delay, velocity and acceleration "
                         "limits); direct: straight to the position actuators (datasets before Dec 2)")
+    p.add_argument("--miss-first", action="store_true",
+                   help="retry demonstrations (Franka pick/place): the first grasp closes 2-4 cm "
+                        "beside the cube, then the expert picks it; frames before the retry are "
+                        "kept for replay but marked as not a demonstration (extra.train_from_frame)")
     p.add_argument("--config-dir", default=None)
     a = p.parse_args(argv)
     if a.episodes < 1:
@@ -75,7 +86,13 @@ def main(argv=None) -> int:
     except DatasetError as e:
         print(f"record_demos: error: {e}", file=sys.stderr)
         return 2
-    expert = make_expert(env)
+    try:
+        expert = make_expert(env)
+        if a.miss_first:
+            make_expert(env, MissFirst(0.03, 0.0))  # refuses robots without retry demonstrations
+    except ValueError as e:
+        print(f"record_demos: error: {e}", file=sys.stderr)
+        return 2
     period = 1.0 / a.fps
     written = attempts = 0
     failed_seeds: list[int] = []
@@ -93,12 +110,20 @@ def main(argv=None) -> int:
                 frames.append((state.copy(), action.copy(), t, imgs))
 
             ctrl = make_controller(cfg) if a.command_path == "controller" else None
-            ok, instruction, _ = run_episode(env, task, seed, expert, period, on_frame=on_frame,
+            miss = MissFirst.sample(np.random.default_rng(seed)) if a.miss_first else None
+            if miss is not None:
+                expert = make_expert(env, miss)
+            ok, instruction, n = run_episode(env, task, seed, expert, period, on_frame=on_frame,
                                              controller=ctrl)
             attempts += 1
+            extra = {"params": env.task_params, "command_path": a.command_path}
+            if miss is not None:
+                extra["miss_first"] = dataclasses.asdict(miss)
+                extra["train_from_frame"] = train_from = int(np.ceil(expert.train_from_s / period - 1e-9))
+                # the cube came up during the miss itself: no retry to learn from
+                ok = ok and n - train_from >= MIN_RETRY_FRAMES
             if ok or a.keep_failed:
-                writer.start_episode(instruction, task=task, seed=seed,
-                                     extra={"params": env.task_params, "command_path": a.command_path})
+                writer.start_episode(instruction, task=task, seed=seed, extra=extra)
                 for s, act, t, imgs in frames:
                     writer.add_frame(s, act, t, imgs)
                 writer.end_episode(ok)

@@ -152,3 +152,28 @@ def test_unknown_task_is_a_clear_error_and_trains_nothing(tmp_path, capsys):
     assert rc == 2
     assert not (tmp_path / "o").exists()
     assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["--retry-episodes", "900"], ["--retry-episodes", "-1"],
+                                  ["--episodes", "1700", "--retry-episodes", "10"]])
+def test_retry_seed_range_overlapping_another_is_refused(args, capsys):
+    from vla_tools.train_default import parse_args
+    with pytest.raises(SystemExit):
+        parse_args(args)
+    assert "--retry-episodes" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_training_with_retry_demonstrations_records_them_apart_and_trains(tmp_path):
+    from vla_common.dataset import DatasetReader
+    from vla_tools.train_default import RETRY_SEED_OFFSET, main
+    data, out = tmp_path / "data", tmp_path / "models"
+    rc = main(["--robot", "franka", "--tasks", "pick_cube", "--episodes", "1", "--retry-episodes", "1",
+               "--data-dir", str(data), "--steps", "2", "--out", str(out), "--run-dir",
+               str(tmp_path / "run"), *TINY])
+    assert rc == 0
+    retry = DatasetReader(data / "franka_pick_cube_retry")
+    assert retry.num_episodes == 1 and retry.episodes[0]["seed"] >= RETRY_SEED_OFFSET
+    assert "train_from_frame" in retry.episodes[0]["extra"]
+    meta = json.loads((out / "planner" / "training.json").read_text())
+    assert meta["retry_episodes_per_task"] == 1 and len(meta["datasets"]) == 2

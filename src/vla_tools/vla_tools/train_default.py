@@ -39,6 +39,7 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 from vla_sim.controller_loop import COMMAND_PATHS, UNRECORDED_COMMAND_PATH  # noqa: E402
 
 TRAIN_SEED_STRIDE = 5000   # task k records seeds k*5000 + [0, N); evaluation uses >= 100000
+RETRY_SEED_OFFSET = 3300   # retry demonstrations of task k: seeds k*5000 + 3300 + [0, R)
 EVAL_SEED_START = 100000
 STATE_FILE = "trainer_state.pt"
 
@@ -49,6 +50,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--robot", default="franka", choices=["franka", "aloha"])
     p.add_argument("--tasks", default="pick_cube", help="comma-separated sim task names")
     p.add_argument("--episodes", type=int, default=400, help="demonstrations per task")
+    p.add_argument("--retry-episodes", type=int, default=0,
+                   help="retry demonstrations per task (record_demos --miss-first: a planned "
+                        "empty grasp beside the cube, then the pick; only the retry is trained "
+                        "on), in <data-dir>/<robot>_<task>_retry")
     p.add_argument("--data-dir", default="data/demos")
     p.add_argument("--command-path", default=COMMAND_PATHS[0], choices=COMMAND_PATHS,
                    help="how recorded demonstrations reach the simulated arm (record_demos): "
@@ -97,15 +102,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.episodes < 1 or a.steps < 1 or a.frames < 1 or a.repeats < 1:
         p.error("--episodes, --steps, --frames and --repeats must be >= 1")
+    # record_demos tries up to 2N + 10 seeds: the normal and retry seed ranges must not overlap
+    if a.retry_episodes < 0 or (a.retry_episodes and (
+            2 * a.episodes + 10 > RETRY_SEED_OFFSET
+            or RETRY_SEED_OFFSET + 2 * a.retry_episodes + 10 > TRAIN_SEED_STRIDE)):
+        p.error(f"--retry-episodes needs --episodes <= {(RETRY_SEED_OFFSET - 10) // 2} and "
+                f"0 <= --retry-episodes <= {(TRAIN_SEED_STRIDE - RETRY_SEED_OFFSET - 10) // 2}")
     return a
 
 
 def ensure_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path, log=print,
-                 command_path: str = COMMAND_PATHS[0]) -> list[Path]:
+                 command_path: str = COMMAND_PATHS[0], retry: bool = False) -> list[Path]:
     """Reuse or record ``episodes`` successful demonstrations per task; returns dataset dirs.
 
     Only episodes recorded through ``command_path`` count (``record_demos --command-path``;
-    datasets from before Dec 2 have no such field: ``direct``).
+    datasets from before Dec 2 have no such field: ``direct``). ``retry``: the retry
+    demonstrations (``record_demos --miss-first``) in ``<robot>_<task>_retry``.
 
     Raises:
         RuntimeError: recording failed, or the directory holds episodes of the other command
@@ -114,7 +126,8 @@ def ensure_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path, lo
     from vla_common.dataset import DatasetError, DatasetReader
     out = []
     for k, task in enumerate(tasks):
-        d = data_dir / f"{robot}_{task}"
+        d = data_dir / (f"{robot}_{task}" + ("_retry" if retry else ""))
+        seed0 = k * TRAIN_SEED_STRIDE + (RETRY_SEED_OFFSET if retry else 0)
         have = 0
         if d.exists():
             try:
@@ -130,9 +143,8 @@ def ensure_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path, lo
             have = sum(1 for m in metas if m.get("success"))
         if have < episodes:
             cmd = [sys.executable, "-m", "vla_sim.record_demos", "--robot", robot, "--task", task,
-                   "--episodes", str(episodes - have), "--seed-start",
-                   str(k * TRAIN_SEED_STRIDE + have * 2), "--out", str(d),
-                   "--command-path", command_path]
+                   "--episodes", str(episodes - have), "--seed-start", str(seed0 + have * 2),
+                   "--out", str(d), "--command-path", command_path] + (["--miss-first"] if retry else [])
             if have:
                 cmd.append("--append")
             log(f"recording {episodes - have} {task} demonstrations: {shlex.join(cmd)}")
@@ -197,6 +209,13 @@ def main(argv=None) -> int:
                              command_path=a.command_path)
         eps = load_demos(roots, cams, names, a.image_size_px, n_arm, grip_index,
                          max_episodes=a.max_load_episodes or a.episodes, progress=not a.no_progress)
+        if a.retry_episodes:
+            retry_roots = ensure_demos(a.robot, tasks, a.retry_episodes, Path(a.data_dir),
+                                       command_path=a.command_path, retry=True)
+            eps += load_demos(retry_roots, cams, names, a.image_size_px, n_arm, grip_index,
+                              max_episodes=a.max_load_episodes or a.retry_episodes,
+                              progress=not a.no_progress)
+            roots += retry_roots
     except (DatasetError, RuntimeError) as e:
         print(f"train_default: error: {e}", file=sys.stderr)
         return 2
@@ -268,7 +287,11 @@ def main(argv=None) -> int:
         meta = {"command": command, "step": step, "history_tail": history[-5:],
                 "tasks": tasks, "episodes_per_task": a.episodes, "datasets": [str(r) for r in roots],
                 "train_seed_ranges": [[k * TRAIN_SEED_STRIDE, k * TRAIN_SEED_STRIDE + 2 * a.episodes + 10]
-                                      for k in range(len(tasks))],
+                                      for k in range(len(tasks))] + (
+                    [[k * TRAIN_SEED_STRIDE + RETRY_SEED_OFFSET,
+                      k * TRAIN_SEED_STRIDE + RETRY_SEED_OFFSET + 2 * a.retry_episodes + 10]
+                     for k in range(len(tasks))] if a.retry_episodes else []),
+                "retry_episodes_per_task": a.retry_episodes,
                 "wall_minutes": round((time.monotonic() - t_start) / 60, 2),
                 "delay_range_s": [a.delay_min_s, a.delay_max_s], "aux_weight": a.aux_weight,
                 "parameters": n_params}

@@ -36,6 +36,7 @@ class DemoEpisode:
     aux: np.ndarray = field(default=None)       # [A] float32
     aux_mask: np.ndarray = field(default=None)  # [A] float32
     seed: int | None = None
+    train_from_frame: int = 0         # rows before it are a planned miss (retry demonstrations)
 
 
 def aux_targets(action: np.ndarray, n_arm: int, grip_index: int,
@@ -154,15 +155,24 @@ def load_demos(roots: Sequence[str | Path], cameras: Sequence[str], command_name
             for c in cameras[1:]:
                 if not np.array_equal(ep.images[c][0], frames0):
                     raise DatasetError(f"{root} episode {i}: cameras have different image frames")
-            if len(frames0) == 0:
+            # retry demonstrations (record_demos --miss-first): frames before the retry are a
+            # planned miss, never a System 2 observation to learn from
+            start = int(ep.extra.get("train_from_frame", 0))
+            if not 0 <= start < len(ep.state):
+                raise DatasetError(f"{root} episode {i}: train_from_frame {start} outside "
+                                   f"[0, {len(ep.state)})")
+            keep = np.asarray(frames0) >= start
+            if not keep.any():
                 continue
-            imgs = np.stack([resize_images(ep.images[c][1], image_size_px) for c in cameras], 1)
+            frames0 = np.asarray(frames0)[keep]
+            imgs = np.stack([resize_images(np.asarray(ep.images[c][1])[keep], image_size_px)
+                             for c in cameras], 1)
             params = dict(ep.extra.get("params", {}))
-            aux, mask = aux_targets(ep.action, n_arm, grip_index)
+            aux, mask = aux_targets(ep.action[start:], n_arm, grip_index)
             t_aux, t_mask = task_aux_targets(params)
             eps.append(DemoEpisode(ep.state, ep.action, ep.task, ep.instruction, params,
                                    frames0.astype(np.int64), imgs, np.r_[aux, t_aux],
-                                   np.r_[mask, t_mask], ep.seed))
+                                   np.r_[mask, t_mask], ep.seed, start))
     if not eps:
         raise DatasetError(f"no successful episodes with images in {list(map(str, roots))}")
     return eps
