@@ -32,14 +32,12 @@ def test_aloha_expert_streams_never_leave_running():
 
 
 @pytest.mark.slow
-def test_aloha_transfer_with_ik_flip_is_held_on_the_table_wall():
-    """Seed 1: the expert's IK flips forearm_roll/wrist_rotate by ~0.5 rad in one 20 ms frame;
-    the controller's limited tracker takes a path whose finger tips go ~2 cm into the table.
-    The table wall projects those commands onto the plane: the arm keeps running and the
-    lagging output stays within the wall's output tolerance of the plane."""
-    from vla_safety.supervisor import WALL_OUTPUT_TOLERANCE_M
+def test_aloha_transfer_former_ik_flip_seed_stays_above_the_table():
+    """Seed 1: the expert's IK used to swing forearm_roll/wrist_rotate at up to 8x the ViperX
+    velocity limit, and the controller's limited tracker then took a path ~2 cm into the table
+    (held by the table wall). The expert now slows its plan to 0.8 of the limits: the command
+    stream never reaches the wall and the gate never leaves RUNNING."""
     cfg = er.params_config("aloha")
     (r,) = _run("aloha", ("transfer_cube",), [1])
-    assert r.states_seen == ["RUNNING"] and "TABLE_WALL" in r.fault_codes
-    assert min(r.cmd_min_tip_z_m) < cfg.table_z_m + cfg.ee_table_margin_m - 0.005
-    assert min(r.min_tip_z_m) >= cfg.table_z_m + cfg.ee_table_margin_m - WALL_OUTPUT_TOLERANCE_M
+    assert r.states_seen == ["RUNNING"] and "TABLE_WALL" not in r.fault_codes
+    assert min(r.cmd_min_tip_z_m) >= cfg.table_z_m + cfg.ee_table_margin_m

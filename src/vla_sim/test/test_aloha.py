@@ -82,3 +82,21 @@ def test_aloha_expert_success_rate_over_50_seeds_is_at_least_95_percent(aloha_en
     expert = make_expert(aloha_env)
     ok = [run_episode(aloha_env, task, s, expert)[0] for s in range(50)]
     assert np.mean(ok) >= 0.95, f"{task}: {sum(ok)}/50, failed seeds {[s for s, o in enumerate(ok) if not o]}"
+
+
+@pytest.mark.parametrize("task,seed", [("transfer_cube", 1), ("transfer_cube", 2), ("insertion", 0)])
+def test_aloha_expert_plans_within_joint_velocity_limits_and_succeeds_through_the_controller(
+        aloha_env, task, seed):
+    """Seeds 1 and 2 used to swing forearm_roll / wrist_rotate at ~8x the ViperX limit (an IK
+    path near the wrist singularity) and failed through the controller; the plan clock now
+    slows down so that every frame stays within 0.8 of the limits."""
+    from vla_controller.config_file import make_controller
+    cfg = load_robot_config("aloha", "sim")
+    acts = []
+    ok, instruction, _ = run_episode(aloha_env, task, seed, controller=make_controller(cfg),
+                                     on_frame=lambda k, t, s, a: acts.append(a.copy()))
+    assert ok, f"{task} seed {seed}: {instruction}"
+    arm = [i for i, n in enumerate(aloha_env.command_names) if "gripper" not in n]
+    speed = np.abs(np.diff(np.array(acts)[:, arm], axis=0)) / 0.02
+    vmax = cfg.limits.subset([aloha_env.command_names[i] for i in arm]).vel_max_rad_s
+    assert np.all(speed <= 0.8 * vmax + 1e-6)

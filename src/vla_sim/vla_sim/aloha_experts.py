@@ -54,6 +54,12 @@ Target = Callable[[object], tuple]
 
 
 class AlohaExpert(Expert):
+    """Phase plans for both arms; the plan runs on its own clock, which slows down wherever
+    following it at real time would move a joint faster than ``speed_fraction`` of its velocity
+    limit (the IK's wrist passes near roll-pitch-roll singularities, where a small tool motion
+    needs a large forearm_roll / wrist_rotate motion)."""
+    speed_fraction = 0.8   # of the robot config's joint velocity limits (the controller: 0.9)
+
     def __init__(self, env):
         spec = env.spec
         self.sides = ("left", "right")
@@ -63,6 +69,8 @@ class AlohaExpert(Expert):
             self.iks[s] = DlsIk(env.model, joints, spec.tcp_sites[s], damping=0.02, rot_weight=0.25)
         self.names = env.command_names
         self._idx = {s: [i for i, n in enumerate(spec.arm_joints) if spec.arm_of_joint[n] == s] for s in self.sides}
+        vmax = getattr(spec, "vel_max_rad_s", None)
+        self._vmax = None if vmax is None else {s: np.asarray(vmax, float)[self._idx[s]] for s in self.sides}
 
     # ------------------------------------------------------------------ plans
     def _rot(self, env, side: str, approach, fingers) -> np.ndarray:
@@ -173,6 +181,8 @@ class AlohaExpert(Expert):
             pos, rot = self.iks[s].fk(self.q[s], env.data.qpos)
             self.cur[s] = (pos, _quat(rot), float(widths[i]))
         self.seg = {s: (0.0, 1e-3, self.cur[s], self.cur[s]) for s in self.sides}
+        self._tau = 0.0          # plan time (s): behind t_s wherever the plan was slowed down
+        self._t_last = None
 
     @property
     def duration_s(self) -> float:
@@ -184,7 +194,33 @@ class AlohaExpert(Expert):
         return p0 + u * (p1 - p0), _slerp(q0, q1, u), g1 if (t - t0) >= 0 else g0
 
     def act(self, t_s: float) -> np.ndarray:
-        k = int(np.searchsorted(self._t_phase, t_s, side="right") - 1)
+        dt = 0.0 if self._t_last is None else max(0.0, t_s - self._t_last)
+        self._t_last = t_s
+        tau = self._tau + dt
+        q = self._joints_at(tau)
+        if self._vmax is not None and dt > 0:
+            ratio = max(float(np.max(np.abs(q[s] - self.q[s]) / (self.speed_fraction * self._vmax[s] * dt)))
+                        for s in self.sides)
+            if ratio > 1.0:  # slow the plan clock so this tick's joint step fits the limit
+                tau = self._tau + dt / ratio
+                q = self._joints_at(tau)
+                for s in self.sides:  # the IK is not linear in tau: clip what is left over
+                    step = self.speed_fraction * self._vmax[s] * dt
+                    q[s] = self.q[s] + np.clip(q[s] - self.q[s], -step, step)
+        self._tau = tau
+        self.q = q
+        out = np.zeros(len(self.names))
+        col = 0
+        for s in self.sides:
+            out[col:col + len(q[s])] = q[s]
+            out[col + len(q[s])] = self._pose_at(s, tau)[2]
+            col += len(q[s]) + 1
+        return out
+
+    def _joints_at(self, tau: float) -> dict:
+        """IK of both arms' plan poses at plan time ``tau``, warm-started from the last
+        commanded joints (not committed)."""
+        k = int(np.searchsorted(self._t_phase, tau, side="right") - 1)
         while self._phase < k:  # enter new phase(s): targets from the current sim state
             self._phase += 1
             dur, targets = self.phases[self._phase]
@@ -195,13 +231,9 @@ class AlohaExpert(Expert):
                 start = self._pose_at(s, t0)
                 pos, rot, g = f(self.env)
                 self.seg[s] = (t0, dur, start, (np.asarray(pos, float), _quat(rot), float(g)))
-        out = np.zeros(len(self.names))
         qfull = self.env.data.qpos.copy()
-        col = 0
+        out = {}
         for s in self.sides:
-            pos, quat, g = self._pose_at(s, t_s)
-            self.q[s], _ = self.iks[s].solve(self.q[s], pos, _mat(quat), iters=10, full_qpos=qfull)
-            out[col:col + len(self.q[s])] = self.q[s]
-            out[col + len(self.q[s])] = g
-            col += len(self.q[s]) + 1
+            pos, quat, _ = self._pose_at(s, tau)
+            out[s], _ = self.iks[s].solve(self.q[s], pos, _mat(quat), iters=10, full_qpos=qfull)
         return out

@@ -39,3 +39,4 @@ class SceneSpec:
     home_q: np.ndarray                   # arm joints, config order
     command_names: tuple[str, ...]       # arm joints and grippers, config command order
     arm_of_joint: dict[str, str] = field(default_factory=dict)
+    vel_max_rad_s: np.ndarray | None = None  # arm joints, config order (robot config limits)

@@ -186,4 +186,5 @@ def aloha_scene_spec(robot_cfg, assets_dir: str | os.PathLike | None = None):
                      grippers=tuple(grippers),
                      cameras={"top": "top", "left_wrist": "left_wrist", "right_wrist": "right_wrist"},
                      tcp_sites={s: f"vx300s_{s}/tcp" for s in SIDES}, home_q=np.array(home),
-                     command_names=tuple(robot_cfg.command_names), arm_of_joint=arm_of)
+                     command_names=tuple(robot_cfg.command_names), arm_of_joint=arm_of,
+                     vel_max_rad_s=robot_cfg.limits.subset(arm_joints).vel_max_rad_s.copy())
