@@ -69,7 +69,7 @@ class AlohaExpert(Expert):
             self.iks[s] = DlsIk(env.model, joints, spec.tcp_sites[s], damping=0.02, rot_weight=0.25)
         self.names = env.command_names
         self._idx = {s: [i for i, n in enumerate(spec.arm_joints) if spec.arm_of_joint[n] == s] for s in self.sides}
-        vmax = getattr(spec, "vel_max_rad_s", None)
+        vmax = spec.vel_max_rad_s
         self._vmax = None if vmax is None else {s: np.asarray(vmax, float)[self._idx[s]] for s in self.sides}
 
     # ------------------------------------------------------------------ plans
@@ -197,13 +197,13 @@ class AlohaExpert(Expert):
         dt = 0.0 if self._t_last is None else max(0.0, t_s - self._t_last)
         self._t_last = t_s
         tau = self._tau + dt
-        q = self._joints_at(tau)
+        q, grip = self._joints_at(tau)
         if self._vmax is not None and dt > 0:
             ratio = max(float(np.max(np.abs(q[s] - self.q[s]) / (self.speed_fraction * self._vmax[s] * dt)))
                         for s in self.sides)
             if ratio > 1.0:  # slow the plan clock so this tick's joint step fits the limit
                 tau = self._tau + dt / ratio
-                q = self._joints_at(tau)
+                q, grip = self._joints_at(tau)
                 for s in self.sides:  # the IK is not linear in tau: clip what is left over
                     step = self.speed_fraction * self._vmax[s] * dt
                     q[s] = self.q[s] + np.clip(q[s] - self.q[s], -step, step)
@@ -213,13 +213,13 @@ class AlohaExpert(Expert):
         col = 0
         for s in self.sides:
             out[col:col + len(q[s])] = q[s]
-            out[col + len(q[s])] = self._pose_at(s, tau)[2]
+            out[col + len(q[s])] = grip[s]
             col += len(q[s]) + 1
         return out
 
-    def _joints_at(self, tau: float) -> dict:
-        """IK of both arms' plan poses at plan time ``tau``, warm-started from the last
-        commanded joints (not committed)."""
+    def _joints_at(self, tau: float) -> tuple[dict, dict]:
+        """({side: joints}, {side: gripper width}) of the plan at plan time ``tau``; the IK is
+        warm-started from the last commanded joints (nothing committed)."""
         k = int(np.searchsorted(self._t_phase, tau, side="right") - 1)
         while self._phase < k:  # enter new phase(s): targets from the current sim state
             self._phase += 1
@@ -232,8 +232,8 @@ class AlohaExpert(Expert):
                 pos, rot, g = f(self.env)
                 self.seg[s] = (t0, dur, start, (np.asarray(pos, float), _quat(rot), float(g)))
         qfull = self.env.data.qpos.copy()
-        out = {}
+        q, grip = {}, {}
         for s in self.sides:
-            pos, quat, _ = self._pose_at(s, tau)
-            out[s], _ = self.iks[s].solve(self.q[s], pos, _mat(quat), iters=10, full_qpos=qfull)
-        return out
+            pos, quat, grip[s] = self._pose_at(s, tau)
+            q[s], _ = self.iks[s].solve(self.q[s], pos, _mat(quat), iters=10, full_qpos=qfull)
+        return q, grip

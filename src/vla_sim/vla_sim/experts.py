@@ -150,14 +150,19 @@ class FrankaExpert(Expert):
         else:
             self._plan(env)
 
-    def _plan_miss(self, env) -> None:
-        """Approach and close beside the cube; ``act`` re-plans the real task at the end."""
-        p = env.task_params
+    def _start(self, env) -> tuple:
+        """(arm joints, tool position, tool yaw, target cube position, grasp yaw nearest the
+        tool's) from the simulator state: where every plan starts."""
         q0 = env.arm_q()
         tcp_pos, tcp_rot = self.ik.fk(q0, env.data.qpos)
         cur_yaw = tool_yaw(tcp_rot)
-        cube = env._ctx.body_pos(p["target"])
-        cube_yaw = nearest_yaw(body_yaw(env._ctx.body_xmat(p["target"])), cur_yaw, np.pi / 2)
+        target = env.task_params["target"]
+        cube_yaw = nearest_yaw(body_yaw(env._ctx.body_xmat(target)), cur_yaw, np.pi / 2)
+        return q0, tcp_pos, cur_yaw, env._ctx.body_pos(target), cube_yaw
+
+    def _plan_miss(self, env) -> None:
+        """Approach and close beside the cube; ``act`` re-plans the real task at the end."""
+        q0, tcp_pos, cur_yaw, cube, cube_yaw = self._start(env)
         m = self.miss_first
         xy = cube[:2] + m.offset_m * np.array([np.cos(m.direction_rad), np.sin(m.direction_rad)])
         wps = [Waypoint((*xy, cube[2] + self.approach_h), cube_yaw, 0.08, 0.35, min_duration_s=0.6),
@@ -172,11 +177,7 @@ class FrankaExpert(Expert):
         from vla_sim.tasks import CUBE_HALF
         ctx = env._ctx
         p = env.task_params
-        q0 = env.arm_q()
-        tcp_pos, tcp_rot = self.ik.fk(q0, env.data.qpos)
-        cur_yaw = tool_yaw(tcp_rot)
-        cube = ctx.body_pos(p["target"])
-        cube_yaw = nearest_yaw(body_yaw(ctx.body_xmat(p["target"])), cur_yaw, np.pi / 2)
+        q0, tcp_pos, cur_yaw, cube, cube_yaw = self._start(env)
         g_open, g_closed = 0.08, 0.0
         above = (cube[0], cube[1], cube[2] + self.approach_h)
         grasp = (cube[0], cube[1], cube[2] - 0.004)
@@ -215,8 +216,8 @@ class FrankaExpert(Expert):
 
     @property
     def duration_s(self) -> float:
-        return self._t_track0 + self.track.duration_s if self._retry_at_s is None \
-            else self._retry_at_s + 3.0  # not planned yet: an upper bound of the retry
+        """End of the current plan (before a planned miss's retry: the retry's start)."""
+        return self._t_track0 + self.track.duration_s
 
     def act(self, t_s: float) -> np.ndarray:
         if self._retry_at_s is not None and t_s >= self._retry_at_s:

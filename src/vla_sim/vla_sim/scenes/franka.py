@@ -208,4 +208,5 @@ def franka_scene_spec(robot_cfg, urdf_path: str | os.PathLike | None = None):
                      grippers=(grip,), cameras={"scene": "scene", "wrist": "wrist"},
                      tcp_sites={arm.name: "tcp"}, home_q=np.asarray(arm.home_rad, float),
                      command_names=tuple(robot_cfg.command_names),
-                     arm_of_joint={j: arm.name for j in arm.joints})
+                     arm_of_joint={j: arm.name for j in arm.joints},
+                     vel_max_rad_s=robot_cfg.limits.subset(arm.joints).vel_max_rad_s.copy())
