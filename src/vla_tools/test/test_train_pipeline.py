@@ -2,6 +2,8 @@
 S2+S1 together (a few steps, tiny sizes) -> deployable checkpoints -> resume -> one short
 closed-loop in-process episode. Behaviour only (no accuracy or timing claims)."""
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,3 +179,32 @@ def test_training_with_retry_demonstrations_records_them_apart_and_trains(tmp_pa
     assert "train_from_frame" in retry.episodes[0]["extra"]
     meta = json.loads((out / "planner" / "training.json").read_text())
     assert meta["retry_episodes_per_task"] == 1 and len(meta["datasets"]) == 2
+
+
+def _waits_for_peer(me: Path, peer: Path) -> list[str]:
+    # exits 0 once the peer has started, 3 if it never does: only passes when both run at once
+    code = (f"import pathlib, sys, time; pathlib.Path({str(me)!r}).touch(); "
+            f"t = time.monotonic() + 120\n"
+            f"while not pathlib.Path({str(peer)!r}).exists():\n"
+            f"    time.sleep(0.05)\n"
+            f"    if time.monotonic() > t: sys.exit(3)\n")
+    return [sys.executable, "-c", code]
+
+
+def test_two_recordings_run_at_once_with_two_jobs(tmp_path):
+    from vla_tools.train_default import run_recordings
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_recordings([_waits_for_peer(a, b), _waits_for_peer(b, a)], jobs=2, log=lambda m: None)
+    assert a.exists() and b.exists()
+
+
+@pytest.mark.parametrize("code, raises", [(0, False), (1, False), (2, True), (-9, True)])
+def test_recording_exit_code_other_than_0_or_1_is_an_error(code, raises):
+    from vla_tools.train_default import run_recordings
+    cmd = [sys.executable, "-c",
+           f"import os, signal, sys; os.kill(os.getpid(), signal.SIGKILL) if {code} < 0 else sys.exit({code})"]
+    if raises:
+        with pytest.raises(RuntimeError, match="record_demos failed"):
+            run_recordings([cmd, [sys.executable, "-c", "pass"]], jobs=2, log=lambda m: None)
+    else:
+        run_recordings([cmd], jobs=2, log=lambda m: None)

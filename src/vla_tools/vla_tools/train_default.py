@@ -55,6 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "empty grasp beside the cube, then the pick; only the retry is trained "
                         "on), in <data-dir>/<robot>_<task>_retry")
     p.add_argument("--data-dir", default="data/demos")
+    p.add_argument("--record-jobs", type=int, default=2,
+                   help="recordings run at once (one per dataset dir: normal and retry, per task)")
     p.add_argument("--command-path", default=COMMAND_PATHS[0], choices=COMMAND_PATHS,
                    help="how recorded demonstrations reach the simulated arm (record_demos): "
                         "through the controller core as deployed, or straight to the actuators")
@@ -111,20 +113,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     return a
 
 
-def ensure_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path, log=print,
-                 command_path: str = COMMAND_PATHS[0], retry: bool = False) -> list[Path]:
-    """Reuse or record ``episodes`` successful demonstrations per task; returns dataset dirs.
+def plan_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path,
+               command_path: str = COMMAND_PATHS[0], retry: bool = False
+               ) -> tuple[list[Path], list[list[str]]]:
+    """Dataset dirs of ``episodes`` successful demonstrations per task, and the
+    ``record_demos`` commands that would record the missing ones (reusing what is there).
 
     Only episodes recorded through ``command_path`` count (``record_demos --command-path``;
     datasets from before Dec 2 have no such field: ``direct``). ``retry``: the retry
     demonstrations (``record_demos --miss-first``) in ``<robot>_<task>_retry``.
 
     Raises:
-        RuntimeError: recording failed, or the directory holds episodes of the other command
-            path (mixing would train on two different state/action relations).
+        RuntimeError: the directory holds episodes of the other command path (mixing would
+            train on two different state/action relations).
     """
     from vla_common.dataset import DatasetError, DatasetReader
-    out = []
+    dirs, cmds = [], []
     for k, task in enumerate(tasks):
         d = data_dir / (f"{robot}_{task}" + ("_retry" if retry else ""))
         seed0 = k * TRAIN_SEED_STRIDE + (RETRY_SEED_OFFSET if retry else 0)
@@ -147,14 +151,46 @@ def ensure_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path, lo
                    "--out", str(d), "--command-path", command_path] + (["--miss-first"] if retry else [])
             if have:
                 cmd.append("--append")
-            log(f"recording {episodes - have} {task} demonstrations: {shlex.join(cmd)}")
-            r = subprocess.run(cmd)
-            if r.returncode not in (0, 1):
-                raise RuntimeError(f"record_demos failed with exit code {r.returncode}")
-        else:
-            log(f"reusing {have} {task} demonstrations in {d}")
-        out.append(d)
-    return out
+            cmds.append(cmd)
+        dirs.append(d)
+    return dirs, cmds
+
+
+def run_recordings(cmds: list[list[str]], jobs: int = 1, log=print) -> None:
+    """Run ``record_demos`` commands, up to ``jobs`` at a time (each writes its own dataset
+    dir, and each is one single-threaded simulator: one per core).
+
+    Raises:
+        RuntimeError: a recording failed (exit code 1 means some seeds failed, which
+            ``record_demos`` skips; anything else is an error).
+    """
+    pending, running = list(cmds), []
+    failed = []
+    while pending or running:
+        while pending and len(running) < max(1, jobs):
+            cmd = pending.pop(0)
+            log(f"recording: {shlex.join(cmd)}")
+            running.append((cmd, subprocess.Popen(cmd)))
+        done = [r for r in running if r[1].poll() is not None]
+        if not done:
+            time.sleep(0.2)
+            continue
+        for cmd, proc in done:
+            running.remove((cmd, proc))
+            if proc.returncode not in (0, 1):
+                failed.append(f"{shlex.join(cmd)} (exit code {proc.returncode})")
+    if failed:
+        raise RuntimeError("record_demos failed: " + "; ".join(failed))
+
+
+def ensure_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path, log=print,
+                 command_path: str = COMMAND_PATHS[0], retry: bool = False) -> list[Path]:
+    """``plan_demos`` then record what is missing, one recording at a time; returns the dirs."""
+    dirs, cmds = plan_demos(robot, tasks, episodes, data_dir, command_path, retry)
+    if not cmds:
+        log(f"reusing the demonstrations in {', '.join(map(str, dirs))}")
+    run_recordings(cmds, 1, log)
+    return dirs
 
 
 def _lr_factor(step: int, total: int, warmup: int, time_frac: float = 0.0) -> float:
@@ -205,13 +241,14 @@ def main(argv=None) -> int:
     n_arm = len(robot.arms[0].joints) if len(robot.arms) == 1 else 0
     grip_index = n_arm  # Franka: joints then gripper
     try:
-        roots = ensure_demos(a.robot, tasks, a.episodes, Path(a.data_dir),
-                             command_path=a.command_path)
+        roots, cmds = plan_demos(a.robot, tasks, a.episodes, Path(a.data_dir), a.command_path)
+        retry_roots, retry_cmds = (plan_demos(a.robot, tasks, a.retry_episodes, Path(a.data_dir),
+                                              a.command_path, retry=True)
+                                   if a.retry_episodes else ([], []))
+        run_recordings(cmds + retry_cmds, a.record_jobs)
         eps = load_demos(roots, cams, names, a.image_size_px, n_arm, grip_index,
                          max_episodes=a.max_load_episodes or a.episodes, progress=not a.no_progress)
-        if a.retry_episodes:
-            retry_roots = ensure_demos(a.robot, tasks, a.retry_episodes, Path(a.data_dir),
-                                       command_path=a.command_path, retry=True)
+        if retry_roots:
             eps += load_demos(retry_roots, cams, names, a.image_size_px, n_arm, grip_index,
                               max_episodes=a.max_load_episodes or a.retry_episodes,
                               progress=not a.no_progress)
