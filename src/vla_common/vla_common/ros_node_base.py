@@ -3,6 +3,7 @@ topics, a diagnostics heartbeat, and a ``main`` that spins a single-threaded exe
 cleanly on Ctrl-C."""
 from __future__ import annotations
 
+import faulthandler
 import sys
 import traceback
 from typing import Callable
@@ -43,6 +44,12 @@ class StackNode(Node):
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3  # diagnostic_msgs/DiagnosticStatus levels
 
+# A node still alive this long after its shutdown began prints every thread's stack to stderr
+# (faulthandler's C watchdog: it needs no GIL, so it also reports a hang in interpreter
+# finalization or in rmw teardown). Launch and the tests escalate to SIGTERM/SIGKILL after
+# 10 s; the stacks say where an intermittent shutdown hang sat.
+SHUTDOWN_STACK_DUMP_AFTER_S = 5.0
+
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     """Create the node, spin it on a SingleThreadedExecutor, shut down cleanly.
@@ -78,6 +85,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
             traceback.print_exc()
             rc = 1
     finally:
+        faulthandler.dump_traceback_later(SHUTDOWN_STACK_DUMP_AFTER_S, exit=False)
         if node is not None:
             try:
                 node.destroy_node()
