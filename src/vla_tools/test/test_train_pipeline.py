@@ -137,13 +137,13 @@ def test_inproc_rollout_runs_both_modes_on_an_eval_seed(trained, mode, through_c
 
 def test_demonstrations_of_another_command_path_are_refused_not_mixed(tmp_path):
     from vla_sim.record_demos import main as record
-    from vla_tools.train_default import ensure_demos
+    from vla_tools.train_default import plan_demos
     d = tmp_path / "franka_pick_cube"
     assert record(["--task", "pick_cube", "--episodes", "1", "--out", str(d), "--no-images",
                    "--command-path", "direct"]) == 0
-    assert ensure_demos("franka", ["pick_cube"], 1, tmp_path, command_path="direct") == [d]
+    assert plan_demos("franka", ["pick_cube"], 1, tmp_path, command_path="direct") == ([d], [])
     with pytest.raises(RuntimeError, match="command path"):
-        ensure_demos("franka", ["pick_cube"], 2, tmp_path, command_path="controller")
+        plan_demos("franka", ["pick_cube"], 2, tmp_path, command_path="controller")
 
 
 def test_unknown_task_is_a_clear_error_and_trains_nothing(tmp_path, capsys):

@@ -183,16 +183,6 @@ def run_recordings(cmds: list[list[str]], jobs: int = 1, log=print) -> None:
         raise RuntimeError("record_demos failed: " + "; ".join(failed))
 
 
-def ensure_demos(robot: str, tasks: list[str], episodes: int, data_dir: Path, log=print,
-                 command_path: str = COMMAND_PATHS[0], retry: bool = False) -> list[Path]:
-    """``plan_demos`` then record what is missing, one recording at a time; returns the dirs."""
-    dirs, cmds = plan_demos(robot, tasks, episodes, data_dir, command_path, retry)
-    if not cmds:
-        log(f"reusing the demonstrations in {', '.join(map(str, dirs))}")
-    run_recordings(cmds, 1, log)
-    return dirs
-
-
 def _lr_factor(step: int, total: int, warmup: int, time_frac: float = 0.0) -> float:
     """Linear warm-up, then cosine to 10 % over the steps or the time budget (whichever
     runs out first, so a run stopped by its time budget still ends at a low rate)."""
@@ -245,6 +235,9 @@ def main(argv=None) -> int:
         retry_roots, retry_cmds = (plan_demos(a.robot, tasks, a.retry_episodes, Path(a.data_dir),
                                               a.command_path, retry=True)
                                    if a.retry_episodes else ([], []))
+        if not cmds + retry_cmds:
+            print(f"train_default: reusing the demonstrations in "
+                  f"{', '.join(map(str, roots + retry_roots))}")
         run_recordings(cmds + retry_cmds, a.record_jobs)
         eps = load_demos(roots, cams, names, a.image_size_px, n_arm, grip_index,
                          max_episodes=a.max_load_episodes or a.episodes, progress=not a.no_progress)
