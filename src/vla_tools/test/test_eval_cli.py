@@ -86,8 +86,44 @@ def test_report_writes_html_and_png(tmp_path):
 
 
 def test_report_without_results_is_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match="summary.json"):
+    with pytest.raises(ValueError, match="episodes.jsonl"):
         write_report(tmp_path)
+
+
+def test_report_of_killed_run_rebuilds_summary_and_drops_cut_off_last_line(tmp_path, capsys):
+    eps = [_ep("async", "pick_cube", 1, True, 3.0), _ep("async", "pick_cube", 2, False)]
+    (tmp_path / "episodes.jsonl").write_text(
+        "".join(json.dumps(e) + "\n" for e in eps) + json.dumps(eps[0])[:25])
+    html = write_report(tmp_path)
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["meta"]["rebuilt_from_episodes"] and s["meta"]["episodes_done"] == 2
+    assert s["summary"]["async"]["pick_cube"]["successes"] == 1
+    assert "Partial run" in html.read_text()
+    assert "cut-off last line" in capsys.readouterr().err
+
+
+def test_report_with_malformed_middle_line_is_a_clear_error(tmp_path):
+    e = json.dumps(_ep("async", "pick_cube", 1, True, 3.0))
+    (tmp_path / "episodes.jsonl").write_text(e + "\n{broken\n" + e + "\n")
+    with pytest.raises(ValueError, match="episodes.jsonl:2"):
+        write_report(tmp_path)
+
+
+def test_interrupted_evaluation_writes_summary_of_finished_episodes(tmp_path, monkeypatch):
+    def two_then_ctrl_c(robot, tasks, seeds, planner, expert, modes, templates, progress,
+                        on_result, *args, **kwargs):
+        on_result(_ep("async", "pick_cube", 100000, True, 3.0))
+        on_result(_ep("async", "pick_cube", 100001, False))
+        raise KeyboardInterrupt
+    monkeypatch.setattr(evaluate, "evaluate_inproc", two_then_ctrl_c)
+    rc = evaluate.main(["--backend", "inproc", "--seeds", "100000:100005", "--modes", "async",
+                        "--out", str(tmp_path), "--no-progress"])
+    assert rc == 130
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["meta"]["interrupted"] and s["meta"]["episodes_done"] == 2
+    assert s["summary"]["async"]["pick_cube"]["episodes"] == 2
+    assert len((tmp_path / "episodes.jsonl").read_text().splitlines()) == 2
+    assert (tmp_path / "report.html").is_file()
 
 
 def test_write_gif_writes_an_animation(tmp_path):

@@ -12,14 +12,46 @@ from pathlib import Path
 
 
 def load_episodes(out_dir: Path) -> list[dict]:
+    """The episodes of ``episodes.jsonl``. A cut-off last line (the run was killed while writing
+    it) is dropped with a warning; a bad line before the last is an error.
+
+    Raises:
+        ValueError: file missing, or a malformed line that is not the last.
+    """
     p = Path(out_dir) / "episodes.jsonl"
     if not p.is_file():
         raise ValueError(f"{p} not found")
+    lines = [(n, line) for n, line in enumerate(p.read_text().splitlines(), 1) if line.strip()]
     rows = []
-    for line in p.read_text().splitlines():
-        if line.strip():
+    for i, (n, line) in enumerate(lines):
+        try:
             rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if i < len(lines) - 1:
+                raise ValueError(f"{p}:{n}: not a JSON episode ({e})") from e
+            print(f"eval_report: warning: {p}:{n}: dropped a cut-off last line", file=sys.stderr)
     return rows
+
+
+def rebuild_summary(out_dir: str | Path) -> dict:
+    """``summary.json`` from ``episodes.jsonl`` alone (a run killed before it wrote one); written
+    with ``meta.rebuilt_from_episodes`` set. Returns the written dict.
+
+    Raises:
+        ValueError: episodes.jsonl missing, malformed or empty.
+    """
+    from vla_tools.evaluate import summarize
+    d = Path(out_dir)
+    eps = load_episodes(d)
+    if not eps:
+        raise ValueError(f"{d / 'episodes.jsonl'} holds no episode")
+    meta = {"rebuilt_from_episodes": True, "episodes_done": len(eps),
+            "modes": sorted({e["mode"] for e in eps}), "tasks": sorted({e["task"] for e in eps}),
+            "seeds": [min(e["seed"] for e in eps), max(e["seed"] for e in eps)],
+            "backend": (eps[0].get("extra") or {}).get("backend")}
+    s = {"meta": meta, "summary": summarize(eps)}
+    (d / "summary.json").write_text(json.dumps(s, indent=2, default=str) + "\n")
+    return s
 
 
 def plot(episodes: list[dict], summary: dict, png: Path) -> None:
@@ -61,14 +93,14 @@ def plot(episodes: list[dict], summary: dict, png: Path) -> None:
 def write_report(out_dir: str | Path) -> Path:
     """Write ``report.png`` and ``report.html`` into ``out_dir``; returns the HTML path.
 
+    Without ``summary.json`` (the run was killed) it is rebuilt from ``episodes.jsonl`` first.
+
     Raises:
-        ValueError: episodes.jsonl or summary.json missing.
+        ValueError: episodes.jsonl missing or malformed.
     """
     d = Path(out_dir)
     sp = d / "summary.json"
-    if not sp.is_file():
-        raise ValueError(f"{sp} not found")
-    s = json.loads(sp.read_text())
+    s = json.loads(sp.read_text()) if sp.is_file() else rebuild_summary(d)
     summary, meta = s["summary"], s.get("meta", {})
     eps = load_episodes(d)
     png = d / "report.png"
@@ -86,6 +118,10 @@ def write_report(out_dir: str | Path) -> Path:
         f"<td>{e.get('time_to_success_s')}</td><td>{e.get('wrong_object_picks')}</td></tr>"
         for e in eps)
     img = base64.b64encode(png.read_bytes()).decode()
+    partial = ""
+    if meta.get("interrupted") or meta.get("rebuilt_from_episodes"):
+        partial = (f"<p><b>Partial run:</b> {len(eps)} episodes finished "
+                   f"({'interrupted' if meta.get('interrupted') else 'summary rebuilt from episodes.jsonl'}).</p>")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>VLA evaluation</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}}
 table{{border-collapse:collapse;margin-bottom:2em}}</style></head><body>
@@ -93,7 +129,7 @@ table{{border-collapse:collapse;margin-bottom:2em}}</style></head><body>
 <p>command: <code>{html.escape(str(meta.get('command', '')))}</code><br>
 backend {html.escape(str(meta.get('backend')))}, seeds {html.escape(str(meta.get('seeds')))}
 ({meta.get('n_seeds')} per task), instructions {html.escape(str(meta.get('instructions') or 'sim training phrasings'))},
-wall time {meta.get('wall_minutes')} min</p>
+wall time {meta.get('wall_minutes')} min</p>{partial}
 <img src="data:image/png;base64,{img}">
 <h2>Summary</h2><table><tr><th>mode</th><th>task</th>{''.join(f'<th>{c}</th>' for c in cols)}</tr>{rows}</table>
 <h2>Episodes</h2><table><tr><th>mode</th><th>task</th><th>seed</th><th>instruction</th><th>success</th>

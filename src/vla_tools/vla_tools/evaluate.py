@@ -219,8 +219,10 @@ def main(argv=None) -> int:
     out = Path(a.out or f"runs/eval_{a.robot}_{time.strftime('%Y%m%d-%H%M%S')}")
     out.mkdir(parents=True, exist_ok=True)
     ep_file = (out / "episodes.jsonl").open("w")
+    done: list[dict] = []  # every finished episode, so an interrupted run still gets its summary
 
     def on_result(d: dict) -> None:
+        done.append(d)
         ep_file.write(json.dumps(d, default=str) + "\n")
         ep_file.flush()
 
@@ -230,30 +232,43 @@ def main(argv=None) -> int:
             "modes": modes, "backend": a.backend, "instructions": a.instructions,
             "models": str(models), "real_time_factor": a.real_time_factor,
             "controller": a.backend == "ros" or not a.no_controller}
+    interrupted = False
     try:
         if a.backend == "inproc":
             fd = tuple(float(x) / 1e3 for x in a.fixed_delays_ms.split(",")) if a.fixed_delays_ms else None
-            res = evaluate_inproc(a.robot, tasks, seeds, models / "planner", models / "action_expert",
-                                  modes, templates, not a.no_progress, on_result, fd,
-                                  controller=not a.no_controller)
+            evaluate_inproc(a.robot, tasks, seeds, models / "planner", models / "action_expert",
+                            modes, templates, not a.no_progress, on_result, fd,
+                            controller=not a.no_controller)
         else:
             from vla_tools.ros_eval_graph import evaluate_graph
-            res = evaluate_graph(a.robot, tasks, seeds, models, modes, templates, out,
-                                 progress=not a.no_progress, on_result=on_result,
-                                 sim_real_time_factor=a.real_time_factor)
+            evaluate_graph(a.robot, tasks, seeds, models, modes, templates, out,
+                           progress=not a.no_progress, on_result=on_result,
+                           sim_real_time_factor=a.real_time_factor)
     except (ValueError, OSError) as e:
         print(f"evaluate: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C (the stack is already stopped by the backends' cleanup): keep what finished
+        interrupted = True
+        print(f"\nevaluate: interrupted after {len(done)} of {len(modes) * len(tasks) * len(seeds)} "
+              "episodes; writing the summary of those", file=sys.stderr)
     finally:
         ep_file.close()
+    if not done:
+        print("evaluate: no episode finished; nothing to summarize", file=sys.stderr)
+        return 130 if interrupted else 2
     meta["wall_minutes"] = round((time.monotonic() - t0) / 60, 2)
-    summary = {"meta": meta, "summary": res["summary"]}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    meta["episodes_done"] = len(done)
+    meta["interrupted"] = interrupted
+    summ = summarize(done)
+    (out / "summary.json").write_text(json.dumps({"meta": meta, "summary": summ}, indent=2,
+                                                 default=str) + "\n")
     from vla_tools.eval_report import write_report
     write_report(out)
-    print_table(res["summary"])
-    print(f"evaluate: wrote {out}/episodes.jsonl, summary.json, report.html, report.png")
-    return 0
+    print_table(summ)
+    print(f"evaluate: wrote {out}/episodes.jsonl, summary.json, report.html, report.png"
+          + (" (partial: interrupted)" if interrupted else ""))
+    return 130 if interrupted else 0
 
 
 def print_table(summary: dict, out=sys.stdout) -> None:

@@ -7,6 +7,7 @@ episode ends when the sim's task state reports success or the task's sim-time li
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -202,6 +203,10 @@ def _episode_in_fresh_stack(robot, cfg, topics, pfile: Path, log_dir: Path, doma
         _wait(lambda: mon.counts["actions"] > 0, 300.0, launcher, "System 1 streaming (model loaded)")
         return _episode(mon, launcher, task, seed, instruction, limit_s, wall_timeout_s,
                         reset_sim=False)
+    except KeyboardInterrupt:  # say why the exit takes a few seconds
+        print("\nevaluate: Ctrl-C: stopping the stack (SIGINT; SIGTERM, SIGKILL if a node hangs)",
+              file=sys.stderr, flush=True)
+        raise
     finally:
         launcher.stop()
         ex.shutdown()
