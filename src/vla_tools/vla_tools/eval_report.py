@@ -33,16 +33,19 @@ def load_episodes(out_dir: Path) -> list[dict]:
     return rows
 
 
-def rebuild_summary(out_dir: str | Path) -> dict:
+def rebuild_summary(out_dir: str | Path, eps: list[dict] | None = None) -> dict:
     """``summary.json`` from ``episodes.jsonl`` alone (a run killed before it wrote one); written
     with ``meta.rebuilt_from_episodes`` set. Returns the written dict.
+
+    Args:
+        eps: the episodes when the caller already loaded them (default: read them).
 
     Raises:
         ValueError: episodes.jsonl missing, malformed or empty.
     """
     from vla_tools.evaluate import summarize
     d = Path(out_dir)
-    eps = load_episodes(d)
+    eps = load_episodes(d) if eps is None else eps
     if not eps:
         raise ValueError(f"{d / 'episodes.jsonl'} holds no episode")
     meta = {"rebuilt_from_episodes": True, "episodes_done": len(eps),
@@ -100,9 +103,9 @@ def write_report(out_dir: str | Path) -> Path:
     """
     d = Path(out_dir)
     sp = d / "summary.json"
-    s = json.loads(sp.read_text()) if sp.is_file() else rebuild_summary(d)
-    summary, meta = s["summary"], s.get("meta", {})
     eps = load_episodes(d)
+    s = json.loads(sp.read_text()) if sp.is_file() else rebuild_summary(d, eps)
+    summary, meta = s["summary"], s.get("meta", {})
     png = d / "report.png"
     plot(eps, summary, png)
     cols = ["episodes", "success_rate", "mean_time_to_success_s", "episodes_with_wrong_object_pick",
