@@ -1,6 +1,6 @@
 import numpy as np
 
-from vla_tools.run_summary import PIPELINE, RunRecord, summarize
+from vla_tools.run_summary import PIPELINE, RunRecord, run_report, summarize
 
 
 def _feed_all_stages(rec):
@@ -55,3 +55,23 @@ def test_safety_states_are_kept_once_and_transitions_counted():
 
 def test_pipeline_lists_each_stage_once():
     assert len(set(PIPELINE)) == len(PIPELINE)
+
+
+def test_run_report_carries_figures_safety_transitions_and_log_tails(tmp_path):
+    rec = RunRecord()
+    _feed_all_stages(rec)
+    rec.on_safety_state("RUNNING")
+    rec.on_safety_state("HOLD[COMMAND_STALE]")
+    (tmp_path / "vla_safety.log").write_text(
+        "[INFO] [1.0] [vla_safety]: state RUNNING: first valid command\n"
+        + "".join(f"[INFO] [2.0] [vla_safety]: waiting {i}\n" for i in range(30))
+        + "[INFO] [3.0] [vla_safety]: state HOLD: COMMAND_STALE: no controller command for 0.7 s\n")
+    (tmp_path / "vla_sim.log").write_text("sim up\nsim last line\n")
+    r = {**summarize(rec), "sim_time_s": 6.0, "wall_time_s": 30.0, "log_dir": str(tmp_path)}
+    text = run_report(r, tail_lines=5)
+    assert "final HOLD[COMMAND_STALE]" in text and "sim time 6.0 s, wall time 30.0 s" in text
+    assert "gated_command" in text
+    # the first transition scrolled out of the tail but is still listed
+    assert "state RUNNING: first valid command" in text
+    assert "--- vla_sim.log" in text and "sim last line" in text
+    assert "waiting 24" not in text and "waiting 29" in text

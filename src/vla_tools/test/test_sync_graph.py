@@ -164,16 +164,23 @@ def test_sync_mode_chunks_use_latents_computed_inline_by_the_action_expert(tmp_p
     # (header.stamp), row 0 at the call's return (chunk_start_time), naive switching
     rec_out = recorder.stdout.read()
     assert "recorded bag" in rec_out, rec_out[-2000:]  # (drops under load are counted there)
+    # the recorder's report (received / written / lost upstream per topic) explains a re-run
+    # that lacks inputs
+    rec_report = rec_out[rec_out.rindex("recorded bag"):]
     from vla_tools.bags.rerun import RerunConfig, Rerunner, load_recorded
     rr = Rerunner(RerunConfig(planner_checkpoint=str(MODELS / "planner"),
                               expert_checkpoint=str(MODELS / "action_expert"),
                               execution_strategy="naive"))
     rec = load_recorded(bag, rr.robot, rr.topics)
-    assert len(rec.chunks) >= N_CHUNKS
+    assert len(rec.chunks) >= N_CHUNKS, rec_report
     assert all(c["request_s"] <= c["start_s"] for c in rec.chunks)
     assert any(c["request_s"] < c["start_s"] for c in rec.chunks)  # the blocking calls took time
     res = rr.run(rec)
+
+    def why():
+        return (f"skipped: {res.skipped}\nwarnings: {res.warnings}\n"
+                f"recorder report:\n{rec_report}\nrecorder output (tail):\n{rec_out[-3000:]}")
     d = {x.name: x for x in res.divergences}
-    assert set(d) == {"latents", "actions"}, res.skipped
-    assert not res.diverged, [x.text() for x in res.divergences]
-    assert d["actions"].summary()["max_abs_error"] == 0.0
+    assert set(d) == {"latents", "actions"}, why()
+    assert not res.diverged, "\n".join([x.text() for x in res.divergences] + [why()])
+    assert d["actions"].summary()["max_abs_error"] == 0.0, why()

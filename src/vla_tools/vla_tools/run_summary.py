@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -78,3 +79,37 @@ def summarize(rec: RunRecord, moved_threshold_rad: float = 1e-3) -> dict:
         "task": rec.task,
         "data_flowed": not missing and moved,
     }
+
+
+def run_report(result: dict, log_dir=None, tail_lines: int = 15) -> str:
+    """A run's outcome as text for a failed assertion: what the monitor saw (stages with counts
+    and sim-time rates, safety states with faults, final state, sim/wall time, task), every
+    safety transition the supervisor logged and the tail of each ``<node>.log`` in ``log_dir``
+    (default ``result["log_dir"]``), so an intermittent failure explains itself."""
+    lines = [f"failure: {result.get('failure')}",
+             f"sim time {result.get('sim_time_s')} s, wall time {result.get('wall_time_s')} s "
+             f"(startup {result.get('startup_wall_s')} s)",
+             f"joints moved: {result.get('joints_moved')} "
+             f"(max travel {result.get('max_joint_travel_rad')} rad)",
+             f"safety states: {result.get('safety_states')} "
+             f"({result.get('safety_transitions')} transitions, final "
+             f"{result.get('final_safety_state')})",
+             f"chunks conditioned on a latent: {result.get('chunks_conditioned_on_latent')}, "
+             f"missing stages: {result.get('missing_stages')}",
+             "stage                 count   rate_hz (sim)  p99 period ms"]
+    for name, s in (result.get("stages") or {}).items():
+        lines.append(f"  {name:20s} {s['count']:7d}   {s['rate_hz']:10.2f}   {s['period_p99_ms']}")
+    task = result.get("task") or {}
+    lines.append(f"task: success={task.get('success')} episode_time_s={task.get('episode_time_s')}"
+                 f" instruction={task.get('instruction')!r}")
+    lines.append(f"nodes: {result.get('nodes')}")
+    d = Path(log_dir or result.get("log_dir") or ".")
+    logs = sorted(d.glob("*.log"))
+    safety = [ln for p in logs if p.stem == "vla_safety"
+              for ln in p.read_text(errors="replace").splitlines() if ": state " in ln]
+    if safety:
+        lines += ["--- safety transitions (vla_safety.log)", *safety]
+    for p in logs:
+        tail = p.read_text(errors="replace").splitlines()[-tail_lines:]
+        lines += [f"--- {p.name} (last {len(tail)} lines)", *tail]
+    return "\n".join(lines)
