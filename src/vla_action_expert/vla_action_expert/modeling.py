@@ -15,6 +15,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from vla_action_expert.configuration import ActionExpertConfig
+from vla_planner.embedded import spatial_softmax  # the planner's keypoint read-out, reused
 
 AGE_CLIP = 5.0  # age features beyond 5 scales carry no information, and keep inputs bounded
 
@@ -35,18 +36,27 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class WristEncoder(nn.Module):
-    """Tiny conv net for a low-res wrist image ([B, C, S, S] in [0, 1]) -> [B, out]."""
+    """Small conv net for a low-res wrist image ([B, C, S, S] in [0, 1]) -> [B, out].
 
-    def __init__(self, channels: int, out_dim: int):
+    Reads where things are, not only what: ``keypoints`` spatial-softmax keypoints (expected
+    (x, y) of learned feature channels, as the planner's CNN does) of its stride-4 map, plus the
+    map's average. In the last centimetres of a grasp the cube's offset in the wrist view is the
+    signal; an average-pooled map alone discards it.
+    """
+
+    def __init__(self, channels: int, out_dim: int, keypoints: int = 16):
         super().__init__()
-        self.net = nn.Sequential(
+        self.conv = nn.Sequential(
             nn.Conv2d(channels, 16, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.SiLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, out_dim))
+            nn.Conv2d(32, 32, 3, stride=1, padding=1), nn.SiLU())
+        self.kp_conv = nn.Conv2d(32, keypoints, 1)
+        self.out = nn.Linear(2 * keypoints + 32, out_dim)
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return self.net(img * 2.0 - 1.0)
+        h = self.conv(img * 2.0 - 1.0)
+        kp = spatial_softmax(self.kp_conv(h)).flatten(1)
+        return self.out(torch.cat([kp, h.mean((2, 3))], -1))
 
 
 class FiLMBlock(nn.Module):

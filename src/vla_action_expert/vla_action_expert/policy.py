@@ -11,6 +11,7 @@ from typing import Mapping
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from vla_action_expert.configuration import ActionExpertConfig, CheckpointError
@@ -184,7 +185,11 @@ def check_compatible(cfg: ActionExpertConfig, expected_names=None,
 
 
 def wrist_image_tensor(img, cfg: ActionExpertConfig) -> torch.Tensor:
-    """[S, S, C] uint8 (or float in [0, 1]) image -> [C, S, S] float tensor; nearest-resized.
+    """[H, W, C] uint8 (or float in [0, 1]) image -> [C, S, S] float tensor in [0, 1].
+
+    Resized like the planner's images (bilinear, antialiased) and quantized to 8 bits, exactly
+    as ``vla_tools.training_data.resize_images`` prepares the training images, so the expert
+    sees at run time the pixels it was trained on.
 
     Raises:
         ValueError: missing image, wrong channels, non-finite values.
@@ -192,13 +197,14 @@ def wrist_image_tensor(img, cfg: ActionExpertConfig) -> torch.Tensor:
     if img is None:
         raise ValueError("model needs a wrist image")
     a = np.asarray(img)
-    if a.ndim != 3 or a.shape[2] != cfg.wrist_image_channels:
+    if a.ndim != 3 or a.shape[2] != cfg.wrist_image_channels or min(a.shape[:2]) < 1:
         raise ValueError(f"wrist image must be [H, W, {cfg.wrist_image_channels}], got {a.shape}")
-    s = cfg.wrist_image_size
-    rows = (np.arange(s) * a.shape[0]) // s
-    cols = (np.arange(s) * a.shape[1]) // s
-    a = a[rows][:, cols]
     f = a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32)
     if not np.all(np.isfinite(f)):
         raise ValueError("wrist image contains NaN or inf")
-    return torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))
+    s = cfg.wrist_image_size
+    t = torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))[None]
+    if t.shape[-2:] != (s, s):
+        t = F.interpolate(t, size=(s, s), mode="bilinear", align_corners=False,
+                          antialias=True).clamp_(0.0, 1.0)
+    return torch.floor(t[0] * 255.0 + 0.5) / 255.0  # rounding half up, as the training cache

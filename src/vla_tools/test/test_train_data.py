@@ -225,3 +225,40 @@ def test_stream_substeps_keep_the_configured_rate_on_a_physics_grid(rate_hz, dt_
 def test_stream_substeps_take_at_least_one_step_when_the_tick_is_due():
     assert substeps_until(0.010, 0.010, 0.002) == 1
     assert substeps_until(0.009, 0.010, 0.002) == 1
+
+
+def test_sampler_wrist_image_is_the_newest_frame_at_each_state_row():
+    from vla_tools.training_data import instruction_variants
+    ep = _episode()
+    ep.images[:, 1] = (ep.img_frames % 256).astype(np.uint8)[:, None, None, None]  # pixel = frame
+    cfg = BatchConfig(frames=8, repeats=4, horizon=4, wrist_camera_index=1)
+    b = DemoSampler([ep], _Table(instruction_variants(ep)), cfg).sample(np.random.default_rng(2))
+    assert b["wrist"].shape == (32, 16, 16, 3) and b["wrist"].dtype == np.uint8
+    state_row = b["state"][:, 0].astype(int)
+    newest = ep.img_frames[np.searchsorted(ep.img_frames, state_row, side="right") - 1]
+    np.testing.assert_array_equal(b["wrist"][:, 0, 0, 0], newest)
+    # newer than the System 2 frame of the same sample whenever a frame arrived in between
+    assert np.all(b["wrist"][:, 0, 0, 0] >= b["images"][b["frame_of"], 1, 0, 0, 0])
+
+
+def test_sampler_without_wrist_camera_draws_the_same_batches_as_before():
+    from vla_tools.training_data import instruction_variants
+    ep = _episode()
+    table = _Table(instruction_variants(ep))
+    a = DemoSampler([ep], table, BatchConfig(frames=4, repeats=2, horizon=4)).sample(np.random.default_rng(5))
+    b = DemoSampler([ep], table, BatchConfig(frames=4, repeats=2, horizon=4, wrist_camera_index=1)
+                    ).sample(np.random.default_rng(5))
+    assert "wrist" not in a
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_wrist_image_at_run_time_gets_the_pixels_training_used():
+    """The policy's wrist preprocessing of a raw camera frame == the cached training frame."""
+    from vla_action_expert.configuration import ActionExpertConfig
+    from vla_action_expert.policy import wrist_image_tensor
+    cfg = ActionExpertConfig(robot="franka", action_names=("a", "b"), latent_dim=8, wrist_image_size=32)
+    raw = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    run_time = wrist_image_tensor(raw, cfg).numpy().transpose(1, 2, 0)
+    trained = resize_images(raw[None], 32)[0].astype(np.float32) / 255.0
+    np.testing.assert_allclose(run_time, trained, atol=1e-6)

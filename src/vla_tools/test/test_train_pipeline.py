@@ -208,3 +208,47 @@ def test_recording_exit_code_other_than_0_or_1_is_an_error(code, raises):
             run_recordings([cmd, [sys.executable, "-c", "pass"]], jobs=2, log=lambda m: None)
     else:
         run_recordings([cmd], jobs=2, log=lambda m: None)
+
+
+@pytest.mark.slow
+def test_wrist_image_fine_tune_starts_from_the_loaded_policy_and_runs_in_the_loop(trained, tmp_path):
+    """--wrist-image-size from a root without a wrist branch: the new branch starts silent, so
+    one step at learning rate 0 predicts exactly the root's chunks whatever the wrist image; the
+    checkpoint loads and drives an in-process episode that feeds it the wrist camera."""
+    from vla_action_expert.policy import ActionExpertPolicy
+    from vla_common.config import load_robot_config
+    from vla_planner.backbone import load_backbone
+    from vla_sim.factory import make_env
+    from vla_tools.train_default import main
+    from vla_tools.training_rollout import InprocStack, RolloutConfig
+    data, out, _ = trained
+    out2 = tmp_path / "models"
+    rc = main(["--robot", "franka", "--tasks", "pick_cube", "--episodes", "2", "--data-dir", str(data),
+               "--steps", "1", "--lr", "0", "--out", str(out2), "--run-dir", str(tmp_path / "run"),
+               "--init-from", str(out), *TINY, "--wrist-image-size", "32"])
+    assert rc == 0
+    old = ActionExpertPolicy.from_pretrained(out / "action_expert")
+    new = ActionExpertPolicy.from_pretrained(out2 / "action_expert")
+    assert old.config.wrist_image_size == 0 and new.config.wrist_image_size == 32
+    obs = {"latent": np.linspace(-1, 1, 128), "latent_age_s": 0.2,
+           "state": old.norm.state_mean.astype(float)}
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        img = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+        np.testing.assert_array_equal(old.predict_action_chunk(obs, seed=3),
+                                      new.predict_action_chunk({**obs, "wrist_image": img}, seed=3))
+    cfg = load_robot_config("franka", "sim")
+    env = make_env(cfg)
+    try:
+        r = InprocStack(env, load_backbone(out2 / "planner", cfg.cameras), new).run_episode(
+            "pick_cube", 100000, None, RolloutConfig(max_duration_s=0.6, image_size_px=64,
+                                                     fixed_delays_s=(0.03, 0.005)))
+    finally:
+        env.close()
+    assert r.chunk_rate_hz > 0
+
+
+def test_wrist_image_size_other_than_the_planner_input_is_refused(tmp_path):
+    from vla_tools.train_default import parse_args
+    with pytest.raises(SystemExit):
+        parse_args(["--image-size-px", "64", "--wrist-image-size", "48"])

@@ -77,6 +77,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--delay-min-s", type=float, default=0.1)
     p.add_argument("--delay-max-s", type=float, default=0.3)
     p.add_argument("--image-size-px", type=int, default=64)
+    p.add_argument("--wrist-image-size", type=int, default=0,
+                   help="System 1 also reads the newest frame of --wrist-camera at this side "
+                        "(0: off; must equal --image-size-px: the cached planner frames are used)")
+    p.add_argument("--wrist-camera", default="wrist", help="camera System 1 reads as its wrist image")
     p.add_argument("--latent-dim", type=int, default=128)
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--cnn-channels", default="16,32,64",
@@ -104,6 +108,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.episodes < 1 or a.steps < 1 or a.frames < 1 or a.repeats < 1:
         p.error("--episodes, --steps, --frames and --repeats must be >= 1")
+    if a.wrist_image_size not in (0, a.image_size_px):
+        p.error(f"--wrist-image-size must be 0 or --image-size-px ({a.image_size_px})")
     # record_demos tries up to 2N + 10 seeds: the normal and retry seed ranges must not overlap
     if a.retry_episodes < 0 or (a.retry_episodes and (
             2 * a.episodes + 10 > RETRY_SEED_OFFSET
@@ -228,6 +234,10 @@ def main(argv=None) -> int:
             return 2
     names = tuple(robot.command_names)
     cams = tuple(robot.cameras)
+    if a.wrist_image_size and a.wrist_camera not in cams:
+        print(f"train_default: error: --wrist-camera {a.wrist_camera!r} is not one of the "
+              f"robot's cameras {list(cams)}", file=sys.stderr)
+        return 2
     n_arm = len(robot.arms[0].joints) if len(robot.arms) == 1 else 0
     grip_index = n_arm  # Franka: joints then gripper
     try:
@@ -268,10 +278,12 @@ def main(argv=None) -> int:
                                  token_grid=a.token_grid, film=bool(a.film),
                                  keypoints=a.keypoints, keypoint_stage=a.keypoint_stage)
     ecfg = default_config(a.robot, names, latent_dim=a.latent_dim, horizon=a.horizon,
-                          hidden_dim=a.hidden_dim, num_blocks=a.num_blocks, seed=a.seed)
+                          hidden_dim=a.hidden_dim, num_blocks=a.num_blocks, seed=a.seed,
+                          wrist_image_size=a.wrist_image_size)
     bc = BatchConfig(frames=a.frames, repeats=a.repeats, horizon=ecfg.horizon,
                      step_period_s=ecfg.step_period_s, delay_min_s=a.delay_min_s,
-                     delay_max_s=a.delay_max_s)
+                     delay_max_s=a.delay_max_s,
+                     wrist_camera_index=cams.index(a.wrist_camera) if a.wrist_image_size else -1)
     sampler = DemoSampler(eps, table, bc)
     torch.manual_seed(a.seed)
     stats = None
@@ -284,6 +296,11 @@ def main(argv=None) -> int:
         model.load_state_dict(keep, strict=False)
         print(f"train_default: initialized {len(keep)}/{len(own)} tensors from {a.init_from} "
               f"(others: shape differs or new, fresh init)")
+        if model.expert.wrist is not None and "expert.wrist.out.weight" not in keep:
+            # a new wrist branch starts silent: the run starts from the loaded policy's behaviour
+            torch.nn.init.zeros_(model.expert.wrist.out.weight)
+            torch.nn.init.zeros_(model.expert.wrist.out.bias)
+            print("train_default: new wrist-image branch of System 1, output initialized to zero")
     if a.text_whiten_components > 0 and not a.resume and init_sd is None:  # keep a trained one
         from vla_tools.training_model import whiten_text_projection
         k = whiten_text_projection(model.planner.text_proj, table.table, a.text_whiten_components)

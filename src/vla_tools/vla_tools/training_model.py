@@ -50,7 +50,9 @@ class DualSystem(nn.Module):
         """Flow-matching loss (+ auxiliary loss) of one ``DemoSampler`` batch.
 
         Args:
-            batch: numpy batch from ``training_data.DemoSampler.sample``.
+            batch: numpy batch from ``training_data.DemoSampler.sample`` (with ``wrist`` when
+                the expert takes a wrist image; its side must be the expert's
+                ``wrist_image_size``).
             text_table: [n_texts, text_dim] frozen instruction embeddings.
             generator: torch generator for noise / flow times (replayable).
             state_noise: std of Gaussian noise added to the normalized S1 state input.
@@ -68,7 +70,12 @@ class DualSystem(nn.Module):
         if state_noise:
             st_n = st_n + state_noise * torch.randn(st_n.shape, generator=generator)
         act_n = (torch.from_numpy(batch["actions"]) - self.action_mean) / self.action_std
-        cond = self.expert.encode(lat, torch.from_numpy(batch["latent_age_s"]), st_n)
+        wrist = None
+        if self.ecfg.wrist_image_size:  # System 1's own, newer wrist frame: [F*R, 3, S, S]
+            wrist = torch.from_numpy(batch["wrist"]).permute(0, 3, 1, 2).float().div_(255.0)
+            if image_shift_px:
+                wrist = _random_shift(wrist[:, None], image_shift_px, generator)[:, 0]
+        cond = self.expert.encode(lat, torch.from_numpy(batch["latent_age_s"]), st_n, wrist)
         out = {"flow": self.expert.loss(act_n, cond, generator, torch.from_numpy(batch["mask"]))}
         if self.aux_head is not None:
             tgt = (torch.from_numpy(batch["aux"]) - self.aux_mean) / self.aux_std
