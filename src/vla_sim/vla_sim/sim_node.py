@@ -24,7 +24,7 @@ from vla_interfaces.srv import ResetTask
 
 from vla_common.ros_node_base import ERROR, OK, WARN, StackNode, run_node
 from vla_common.ros_params import declare_config
-from vla_common.ros_qos import COMMAND, LATCHED, SENSOR_PUB
+from vla_common.ros_qos import COMMAND, LATCHED, sensor_pub
 from vla_common.ros_time import s_to_stamp
 from vla_common.timing import RateMeter
 from vla_sim.command_gate import CommandError
@@ -58,10 +58,14 @@ class SimNode(StackNode):
                 raise ValueError(f"camera '{c}' has no topic in interfaces.{self.mode}.cameras")
 
         self._clock_pub = self.create_publisher(Clock, self.topics.clock, 10)
-        self._js_pub = self.create_publisher(JointState, self.robot.interfaces.joint_states, SENSOR_PUB)
+        # one joint state per physics step; history sized per stream rate (see ros_qos)
+        self._js_pub = self.create_publisher(JointState, self.robot.interfaces.joint_states,
+                                             sensor_pub(1.0 / self.env.dt_s))
         self._task_pub = self.create_publisher(String, self.topics.sim_task, LATCHED)
-        self._img_pubs = {c: (self.create_publisher(Image, self.robot.interfaces.cameras[c] + "/image_raw", SENSOR_PUB),
-                              self.create_publisher(CameraInfo, self.robot.interfaces.cameras[c] + "/camera_info", SENSOR_PUB))
+        self._img_pubs = {c: (self.create_publisher(Image, self.robot.interfaces.cameras[c] + "/image_raw",
+                                                    sensor_pub(self.cams[c][2])),
+                              self.create_publisher(CameraInfo, self.robot.interfaces.cameras[c] + "/camera_info",
+                                                    sensor_pub(self.cams[c][2])))
                           for c in self.cams}
         cmd_group = ReentrantCallbackGroup()
         for i, out in enumerate(self.robot.interfaces.command_outputs):
