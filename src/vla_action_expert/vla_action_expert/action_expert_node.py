@@ -200,7 +200,8 @@ class ActionExpertNode(StackNode):
 
     def _publish_chunk(self, req, tc, wall: float, avail_s: float) -> None:
         """header.stamp = request time (the state's time); chunk_start_time = row 0's time
-        (the same in the dual system; the call's return in the synchronous baseline)."""
+        (the same in the dual system; the call's return in the synchronous baseline);
+        state_* = the joint state the chunk was conditioned on (async and sync paths alike)."""
         self._chunks += 1
         m = ActionChunk(action_names=self.names, horizon=tc.horizon,
                         action_dim=tc.actions.shape[1],
@@ -208,7 +209,9 @@ class ActionExpertNode(StackNode):
                         step_period_s=tc.period_s, chunk_start_time=s_to_stamp(tc.start_s),
                         sequence=tc.sequence, latent_stamp=s_to_stamp(req.latent_stamp_s),
                         inference_time_s=wall, available_time=s_to_stamp(avail_s),
-                        state_stamp=s_to_stamp(req.state_stamp_s))
+                        state_stamp=s_to_stamp(req.state_stamp_s),
+                        # the state itself: a bag that lost this joint state still re-runs
+                        state_names=self.names, state_position=req.state.tolist())
         m.header.stamp = s_to_stamp(req.start_s)
         self.chunk_pub.publish(m)
 

@@ -136,36 +136,42 @@ def test_divergence_rejects_misaligned_series():
         Divergence("a", np.zeros(2), np.zeros((2, 1)), np.zeros((3, 1)), ("x",), 0.0)
 
 
-def _old_chunk_typestore():
-    """The stack typestore with ActionChunk as it was before ``available_time`` was added."""
+def _old_chunk_typestore(drop=("available_time",)):
+    """The stack typestore with ActionChunk as it was before the fields ``drop`` were added."""
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
     from vla_tools.bags.typestore import interface_msg_dirs, stack_typestore
     text = (interface_msg_dirs()[0] / "ActionChunk.msg").read_text()
-    old = "\n".join(ln for ln in text.splitlines() if "available_time" not in ln)
+    old = "\n".join(ln for ln in text.splitlines()
+                    if ln.startswith("#") or not any(f" {f}" in ln for f in drop))
     defs = get_types_from_msg(old, "vla_interfaces/msg/ActionChunk")
     ts = get_typestore(Stores.ROS2_KILTED)
     ts.register({**{k: v for k, v in stack_typestore().fielddefs.items() if k not in defs}, **defs})
     return ts
 
 
-def test_bag_before_available_time_reads_and_reruns_with_warning(setup, tmp_path):
+def _write_old_chunk_bag(ref_bag, out, topics, drop):
+    """A copy of ``ref_bag`` whose chunks use the ActionChunk definition without ``drop``."""
     from vla_tools.bags.reader import BagReader
-    from vla_tools.bags.rerun import load_recorded
     from vla_tools.bags.writer import BagWriter
-    d, robot, topics, rr, _ = setup
-    old_ts, ref = _old_chunk_typestore(), BagReader(d / "ref")
+    old_ts, ref = _old_chunk_typestore(drop), BagReader(ref_bag)
     new_ts = ref.typestore()
-    with BagWriter(tmp_path / "old", typestore=old_ts) as w:
+    with BagWriter(out, typestore=old_ts) as w:
         for t, (ty, _) in ref.topic_types().items():
             w.add_topic(t, ty)
         for m in ref.messages():
             data = m.data
-            if m.topic == topics.action_chunk:  # re-encode without the new field
+            if m.topic == topics.action_chunk:  # re-encode without the new fields
                 c = new_ts.deserialize_cdr(m.data, m.msgtype)
-                fields = {k: getattr(c, k) for k in c.__dataclass_fields__ if k != "available_time"}
+                fields = {k: getattr(c, k) for k in c.__dataclass_fields__ if k not in drop}
                 data = old_ts.serialize_cdr(old_ts.types[m.msgtype](**fields), m.msgtype)
             w.write(m.topic, m.log_time_ns, data)
+
+
+def test_bag_before_available_time_reads_and_reruns_with_warning(setup, tmp_path):
+    from vla_tools.bags.rerun import load_recorded
+    d, robot, topics, rr, _ = setup
+    _write_old_chunk_bag(d / "ref", tmp_path / "old", topics, ("available_time",))
     rec = load_recorded(tmp_path / "old", robot, topics)
     assert rec.chunks and all(c["available_s"] is None for c in rec.chunks)
     res = rr.run(rec)
@@ -192,7 +198,54 @@ def test_rerun_takes_the_joint_state_named_by_state_stamp(setup):
     stamps = set(round(t, 9) for t in rec.joint_state_stamps)
     assert rec.chunks and all(round(c["state_stamp_s"], 9) in stamps for c in rec.chunks)
     assert [c["state_stamp_s"] for c in rr.run(rec).chunks] == [c["state_stamp_s"] for c in rec.chunks]
-    rec.chunks[1]["state_stamp_s"] += 0.0005  # a state the bag does not hold
+    rec.chunks[1]["state_stamp_s"] += 0.0005  # a state the bag does not hold ...
+    rec.chunks[1]["state"] = None  # ... and a chunk from before it carried its state
     res = rr.run(rec)
     assert any("joint state (stamp" in s and "not in the bag" in s for s in res.skipped)
     assert res.diverged  # the chunk it could not re-run counts as a divergence
+
+
+def test_chunks_carry_the_state_they_were_conditioned_on(setup):
+    from vla_tools.bags.rerun import load_recorded
+    d, robot, topics, rr, first = setup
+    rec = load_recorded(d / "ref", robot, topics)
+    by_stamp = {round(t, 9): (names, q) for (_, names, q), t in
+                zip(rec.joint_states, rec.joint_state_stamps)}
+    assert rec.chunks
+    for c in rec.chunks:
+        names, q = c["state"]
+        assert names == tuple(robot.command_names)
+        js_names, js_q = by_stamp[round(c["state_stamp_s"], 9)]
+        # the same values the joint state of that stamp holds, by name
+        assert np.array_equal(q, [js_q[js_names.index(n)] for n in names])
+
+
+def test_bag_that_lost_the_joint_states_reruns_on_the_chunks_own_state(setup):
+    """A recorder that lagged lost the joint states the chunks were made from: each chunk
+    re-runs on the state it carries, bit-identically, and the result says how many did."""
+    from vla_tools.bags.rerun import load_recorded
+    d, robot, topics, rr, _ = setup
+    rec = load_recorded(d / "ref", robot, topics)
+    used = {round(c["state_stamp_s"], 9) for c in rec.chunks}
+    keep = [k for k, t in enumerate(rec.joint_state_stamps) if round(t, 9) not in used]
+    assert len(keep) < len(rec.joint_states)
+    rec.joint_states = [rec.joint_states[k] for k in keep]
+    rec.joint_state_stamps = [rec.joint_state_stamps[k] for k in keep]
+    res = rr.run(rec)
+    assert not res.skipped and res.own_state_chunks == len(rec.chunks)
+    assert not res.diverged
+    assert {x.name: x for x in res.divergences}["actions"].summary()["max_abs_error"] == 0.0
+
+
+def test_bag_before_the_chunk_state_fields_still_reruns_on_its_joint_states(setup, tmp_path):
+    from vla_tools.bags.rerun import load_recorded
+    d, robot, topics, rr, _ = setup
+    _write_old_chunk_bag(d / "ref", tmp_path / "old", topics, ("state_names", "state_position"))
+    rec = load_recorded(tmp_path / "old", robot, topics)
+    assert rec.chunks and all(c["state"] is None for c in rec.chunks)
+    res = rr.run(rec)
+    assert not res.skipped and res.own_state_chunks == 0 and not res.diverged
+    # without the joint states such a bag cannot re-run its chunks: they are skipped, named
+    rec.joint_states, rec.joint_state_stamps = [], []
+    res = rr.run(rec)
+    assert len(res.skipped) == len(rec.chunks) and res.diverged

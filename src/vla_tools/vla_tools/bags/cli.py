@@ -70,6 +70,9 @@ def rerun_main(argv=None) -> int:
         print(f"warning: {w}", file=sys.stderr)
     print(f"re-ran {len(res.latents)} latents, {len(res.chunks)} chunks; "
           f"{len(res.skipped)} skipped")
+    if res.own_state_chunks:
+        print(f"  {res.own_state_chunks} chunks on the state they carry (the bag lacks their "
+              "joint state: recorder lost it)")
     for s in res.skipped[:10]:
         print(f"  skipped: {s}")
     for d in res.divergences:

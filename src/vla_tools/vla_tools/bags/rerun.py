@@ -4,9 +4,11 @@ ROS-free: uses the planner's ``load_backbone`` and the expert's ``ActionExpertPo
 ``ActionExpertRuntime`` APIs directly.
 
 Schedule: where the bag holds the stack's latents/chunks, the re-run recomputes each of them
-from the same inputs (images whose stamp equals the latent stamp; the newest joint state logged
-before the chunk's start; the latent with the chunk's ``latent_stamp``; noise seed from the
-chunk sequence), so the same checkpoint gives identical outputs. Bags with observations only get
+from the same inputs (images whose stamp equals the latent stamp; the joint state whose stamp is
+the chunk's ``state_stamp``, or the state the chunk carries when the bag lacks it, or in bags
+before those fields the newest joint state logged before the request; the latent with the
+chunk's ``latent_stamp``; noise seed from the chunk sequence), so the same checkpoint gives
+identical outputs. Bags with observations only get
 a fixed schedule (``latent_period_s``, ``chunk_period_s``).
 """
 from __future__ import annotations
@@ -107,11 +109,15 @@ def load_recorded(bag: str | Path, robot, topics) -> Recorded:
             # is when a synchronous-baseline call returned (the same in the dual system)
             req_s = _t(d.header.stamp)
             st = getattr(d, "state_stamp", None)  # absent in bags before the field
+            # the state the chunk was conditioned on (absent in older bags, empty if unknown)
+            own_names = tuple(getattr(d, "state_names", ()) or ())
+            own_pos = np.asarray(getattr(d, "state_position", ()), np.float64).reshape(-1)
             rec.chunks.append({"log_s": t_s, "start_s": start_s,
                                "state_stamp_s": _t(st) if st is not None and (st.sec or st.nanosec)
                                else None,
                                "request_s": req_s if 0.0 < req_s <= start_s else start_s,
                                "available_s": None if avail is None else _t(avail),
+                               "state": (own_names, own_pos) if len(own_pos) else None,
                                "sequence": int(d.sequence), "latent_stamp_s": _t(d.latent_stamp),
                                "names": tuple(d.action_names), "period_s": float(d.step_period_s),
                                "data": np.asarray(d.data, np.float32).reshape(
@@ -129,6 +135,7 @@ class RerunResult:
     skipped: list[str]
     read_error: str = ""
     warnings: list[str] = field(default_factory=list)
+    own_state_chunks: int = 0       # chunks re-run on the state they carry (bag lacked it)
 
     @property
     def diverged(self) -> bool:
@@ -214,7 +221,8 @@ class Rerunner:
     def _chunk_jobs(self, rec: Recorded, latents: list[dict]) -> list[dict]:
         if rec.chunks:
             return [{"start_s": c["start_s"], "request_s": c.get("request_s", c["start_s"]),
-                     "state_stamp_s": c.get("state_stamp_s"), "sequence": c["sequence"],
+                     "state_stamp_s": c.get("state_stamp_s"), "state": c.get("state"),
+                     "sequence": c["sequence"],
                      "commit_s": c["log_s"] if c.get("available_s") is None else c["available_s"],
                      "latent_stamp_s": c["latent_stamp_s"]} for c in rec.chunks]
         if not latents or not rec.joint_states:
@@ -223,13 +231,15 @@ class Rerunner:
         end = rec.joint_states[-1][0]
         jobs, seq = [], 1
         while t <= end + 1e-9:
-            jobs.append({"start_s": t, "request_s": t, "state_stamp_s": None, "commit_s": t,
+            jobs.append({"start_s": t, "request_s": t, "state_stamp_s": None, "state": None,
+                         "commit_s": t,
                          "sequence": seq, "latent_stamp_s": None})
             seq += 1
             t += self.cfg.chunk_period_s
         return jobs
 
-    def _run_expert(self, rec: Recorded, latents: list[dict], skipped: list[str]) -> list[dict]:
+    def _run_expert(self, rec: Recorded, latents: list[dict], skipped: list[str],
+                    own_state: list[int]) -> list[dict]:
         from vla_action_expert.executor import ExecutorConfig  # noqa: PLC0415
         from vla_action_expert.policy import chunk_noise_seed  # noqa: PLC0415
         from vla_action_expert.runtime import ActionExpertRuntime  # noqa: PLC0415
@@ -256,19 +266,27 @@ class Rerunner:
                 skipped.append(f"chunk {job['sequence']}: no latent for its latent_stamp")
                 continue
             rt.on_latent(src[i]["latent"], src[i]["stamp_s"])
+            own = job.get("state")  # (names, positions) the chunk carries, None in older bags
+            j = -1
             if job["state_stamp_s"] is not None:  # the very state the chunk was made from
                 j = js_by_stamp.get(round(job["state_stamp_s"], 9), -1)
-                if j < 0:
+                if j < 0 and own is None:
                     skipped.append(f"chunk {job['sequence']}: its joint state (stamp "
                                    f"{job['state_stamp_s']:.6f}) is not in the bag")
                     continue
-            else:  # older bags: the newest logged before the request
+            elif own is None:  # older bags: the newest logged before the request
                 j = bisect.bisect_right(js_times, t_req + 1e-9) - 1
                 if j < 0:
                     skipped.append(f"chunk {job['sequence']}: no joint state before {t_req:.3f}")
                     continue
-            _, names, pos = rec.joint_states[j]
-            err = rt.on_joint_state(names, pos, min(js_times[j], t_req), rec.joint_state_stamps[j])
+            if j >= 0:
+                _, names, pos = rec.joint_states[j]
+                err = rt.on_joint_state(names, pos, min(js_times[j], t_req),
+                                        rec.joint_state_stamps[j])
+            else:  # the bag lost that joint state (a lagging recorder): the chunk's own copy,
+                # received at the request (the node took it as fresh then)
+                own_state[0] += 1
+                err = rt.on_joint_state(own[0], own[1], t_req, job["state_stamp_s"] or 0.0)
             if err:
                 skipped.append(f"chunk {job['sequence']}: {err}")
                 continue
@@ -288,14 +306,16 @@ class Rerunner:
             rt.commit(req, chunk, job["commit_s"], 0.0, start_s=start)
             out.append({"sequence": job["sequence"], "start_s": start, "request_s": t_req,
                         "state_stamp_s": req.state_stamp_s,
+                        "state": (tuple(pol.config.action_names), req.state.copy()),
                         "log_s": job["commit_s"], "latent_stamp_s": req.latent_stamp_s, "period_s": pol.config.step_period_s,
                         "data": chunk})
         return out
 
     def run(self, rec: Recorded) -> RerunResult:
         skipped: list[str] = []
+        own_state = [0]
         latents = self._run_planner(rec, skipped)
-        chunks = self._run_expert(rec, latents, skipped)
+        chunks = self._run_expert(rec, latents, skipped, own_state)
         divs = []
         if rec.latents:
             new_by = {round(x["stamp_s"], 6): x["latent"] for x in latents}
@@ -329,7 +349,7 @@ class Rerunner:
             warns.append(f"{n_old} recorded chunks have no available_time (bag older than "
                          "the field, or not set): committed at their log (receive) time, so "
                          "with execution strategy rtc actions can differ from the recorded run")
-        return RerunResult(latents, chunks, divs, skipped, rec.read_error, warns)
+        return RerunResult(latents, chunks, divs, skipped, rec.read_error, warns, own_state[0])
 
 
 def write_rerun_bag(src_bag: str | Path, out: str | Path, result: RerunResult, robot, topics,
@@ -365,13 +385,16 @@ def write_rerun_bag(src_bag: str | Path, out: str | Path, result: RerunResult, r
     names = list(robot.command_names)
     for c in result.chunks:
         h, d = c["data"].shape
+        st_names, st_pos = c.get("state") or ((), np.zeros(0))
         b = ts.serialize_cdr(Chunk(header=H(stamp=tm(c.get("request_s", c["start_s"])), frame_id=""),
                                    action_names=names, horizon=h, action_dim=d,
                                    data=c["data"].astype(np.float32).ravel(),
                                    step_period_s=c["period_s"], chunk_start_time=tm(c["start_s"]),
                                    sequence=c["sequence"], latent_stamp=tm(c["latent_stamp_s"]),
                                    inference_time_s=0.0, available_time=tm(c["log_s"]),
-                                   state_stamp=tm(c.get("state_stamp_s") or 0.0)),
+                                   state_stamp=tm(c.get("state_stamp_s") or 0.0),
+                                   state_names=list(st_names),
+                                   state_position=np.asarray(st_pos, np.float64)),
                                "vla_interfaces/msg/ActionChunk")
         items.append((int(round(c["log_s"] * 1e9)), topics.action_chunk, b))
     items.sort(key=lambda x: x[0])
