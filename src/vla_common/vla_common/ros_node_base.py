@@ -4,6 +4,7 @@ cleanly on Ctrl-C."""
 from __future__ import annotations
 
 import faulthandler
+import signal
 import sys
 import traceback
 from typing import Callable
@@ -12,6 +13,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import uninstall_signal_handlers
 
 from vla_common.config import ConfigError, load_robot_config, load_topics
 from vla_common.ros_qos import STREAM
@@ -62,14 +64,26 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
 
     A configuration error is printed as one clear line and gives exit code 2; anything else
     unexpected prints the traceback and gives 1. Ctrl-C/SIGTERM give 0.
+
+    A node with a ``request_stop()`` method gets SIGINT/SIGTERM (once it is built) as calls to
+    it instead of rclpy's immediate context shutdown, and shuts its context down itself when it
+    is done: the recorder keeps taking what its subscriptions still hold (rclpy's handler would
+    end the executor at once, and everything not yet taken would be lost).
     """
     rclpy.init(args=args if args is not None else sys.argv)
     node = None
     rc = 0
+    own_stop_handlers = False
     try:
         node = factory()
         ex = SingleThreadedExecutor()
         ex.add_node(node)
+        request_stop = getattr(node, "request_stop", None)
+        if callable(request_stop):
+            uninstall_signal_handlers()
+            own_stop_handlers = True
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, lambda _sig, _frame: request_stop())
         ex.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -85,6 +99,9 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
             traceback.print_exc()
             rc = 1
     finally:
+        if own_stop_handlers:  # a signal during the teardown below stops the process at once
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
         faulthandler.dump_traceback_later(SHUTDOWN_STACK_DUMP_AFTER_S, exit=False)
         if node is not None:
             try:

@@ -22,6 +22,9 @@ class RecorderConfig:
     keep_all: reliable KEEP_ALL subscriptions (the reader keeps every sample until taken);
     qos_depth: keep-last depth when keep_all is false.
     max_duration_s: stop by itself after this much wall time (0 = until SIGINT/SIGTERM).
+    drain_quiet_s / drain_timeout_s: after a stop request keep taking from the subscriptions
+    until no sample sent before the request arrived for drain_quiet_s, at most drain_timeout_s
+    (a second SIGINT/SIGTERM ends it at once); what is left then is counted as abandoned.
     """
     output_dir: str = ""
     topics: tuple[str, ...] = ()
@@ -36,10 +39,14 @@ class RecorderConfig:
     max_duration_s: float = 0.0
     report_period_s: float = 5.0
     heartbeat_period_s: float = 0.5
+    drain_quiet_s: float = 0.5
+    drain_timeout_s: float = 10.0
 
     def __post_init__(self):
         if self.qos_depth < 1:
             raise ValueError("qos_depth must be >= 1")
+        if self.drain_quiet_s <= 0 or self.drain_timeout_s < 0:
+            raise ValueError("drain_quiet_s must be > 0 and drain_timeout_s >= 0")
         if self.split_max_size_mb < 0 or self.split_max_duration_s < 0 or self.max_duration_s < 0:
             raise ValueError("split_max_size_mb, split_max_duration_s, max_duration_s must be >= 0")
 
@@ -49,6 +56,17 @@ class TopicCounts:
     received: int = 0
     written: int = 0
     lost_upstream: int = 0  # reported by the middleware (message-lost events)
+    abandoned: int = 0  # still queued when a cut-short stop drain ended (never written)
+
+
+@dataclass
+class DrainResult:
+    """How the stop drain went: samples taken after the stop request, and whether the bound
+    (or a second stop signal) ended it before the subscriptions went quiet."""
+    drained: int = 0
+    cut_short: bool = False
+    reason: str = ""  # vla_tools.bags.stop_drain state: quiet | timed_out | forced
+    duration_s: float = 0.0
 
 
 @dataclass
@@ -56,6 +74,7 @@ class RecordReport:
     path: str
     counts: dict[str, TopicCounts] = field(default_factory=dict)
     error: str = ""
+    drain: DrainResult | None = None  # None: the session was stopped without a drain
 
     @property
     def received(self) -> int:
@@ -67,15 +86,24 @@ class RecordReport:
 
     @property
     def dropped(self) -> int:
-        return sum(c.received - c.written + c.lost_upstream for c in self.counts.values())
+        return sum(c.received - c.written + c.lost_upstream + c.abandoned
+                   for c in self.counts.values())
 
     def text(self) -> str:
         lines = [f"recorded bag {self.path}: received {self.received}, written {self.written}, "
                  f"dropped {self.dropped}"]
         for t, c in sorted(self.counts.items()):
-            flag = "" if c.received == c.written and not c.lost_upstream else "  <-- DROPPED"
+            lost = c.lost_upstream or c.abandoned
+            flag = "" if c.received == c.written and not lost else "  <-- DROPPED"
             lines.append(f"  {t:40s} received {c.received:8d}  written {c.written:8d}  "
-                         f"lost upstream {c.lost_upstream:4d}{flag}")
+                         f"lost upstream {c.lost_upstream:4d}"
+                         + (f"  abandoned {c.abandoned}" if c.abandoned else "") + flag)
+        d = self.drain
+        if d is not None:
+            how = (f"CUT SHORT ({d.reason}), abandoned {sum(c.abandoned for c in self.counts.values())}"
+                   if d.cut_short else "complete")
+            lines.append(f"stop drain: {d.drained} received after the stop request in "
+                         f"{d.duration_s:.1f} s, {how}")
         if self.error:
             lines.append(f"ERROR: {self.error}")
         return "\n".join(lines)
@@ -83,6 +111,7 @@ class RecordReport:
     def as_dict(self) -> dict:
         return {"received": self.received, "written": self.written, "dropped": self.dropped,
                 "error": self.error,
+                "drain": vars(self.drain) if self.drain is not None else None,
                 "topics": {t: vars(c) for t, c in self.counts.items()}}
 
 
@@ -104,6 +133,7 @@ class RecordingSession:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bag_writer", daemon=True)
         self.error = ""
+        self.drain: DrainResult | None = None
         self.closed = False
         self._accepting = True
 
@@ -121,6 +151,11 @@ class RecordingSession:
     def on_lost(self, topic: str, n: int) -> None:
         with self._lock:
             self.counts[topic].lost_upstream += int(n)
+
+    def on_abandoned(self, topic: str, n: int = 1) -> None:
+        """A sample left in the subscription when a cut-short drain ended."""
+        with self._lock:
+            self.counts[topic].abandoned += int(n)
 
     @property
     def backlog(self) -> int:
@@ -166,4 +201,4 @@ class RecordingSession:
     def report(self) -> RecordReport:
         with self._lock:
             counts = {t: TopicCounts(**vars(c)) for t, c in self.counts.items()}
-        return RecordReport(str(self.writer.path), counts, self.error)
+        return RecordReport(str(self.writer.path), counts, self.error, self.drain)

@@ -2,6 +2,8 @@
 
 Raw (serialized) subscriptions, reliable keep-last ``qos_depth``; a writer thread does the disk
 work; received vs written counts are printed at the end and stored in metadata custom_data.
+On SIGINT/SIGTERM (``run_node`` routes them to ``request_stop``) or ``max_duration_s`` it first
+drains its subscriptions (``stop_drain.StopDrain``), then closes the bag.
 Run: ``vla-record --ros-args -p output_dir:=/tmp/run1 -p max_duration_s:=10``.
 """
 from __future__ import annotations
@@ -17,7 +19,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 from vla_common.ros_node_base import OK, WARN, StackNode, run_node
 from vla_common.ros_params import declare_config
-from vla_tools.bags.recorder import RecorderConfig, RecordingSession
+from vla_tools.bags.recorder import DrainResult, RecorderConfig, RecordingSession
+from vla_tools.bags.stop_drain import DRAINING, StopDrain
 from vla_tools.bags.ros_types import message_class
 from vla_tools.bags.topics import CLOCK, parse_extra_topics, select_topics, stack_topics
 from vla_tools.bags.writer import BagWriter, WriterConfig
@@ -47,16 +50,22 @@ class RecorderNode(StackNode):
         self._best_effort: set[str] = set()
         self._subs = {}
         self._group = ReentrantCallbackGroup()
+        self._drain = StopDrain(c.drain_quiet_s, c.drain_timeout_s)
         for s in specs:
             self._subscribe(s.name, reliable=True)
         self.session.start()
-        timers = MutuallyExclusiveCallbackGroup()
+        self._stop_requests = 0  # set from a signal handler / timer thread, read by the executor
+        timers = self._timer_group = MutuallyExclusiveCallbackGroup()
         self.create_timer(c.heartbeat_period_s, self._heartbeat, callback_group=timers)
         self.create_timer(1.0, self._check_graph, callback_group=timers)
+        self._stop_gc = self.create_guard_condition(self._on_stop_request, callback_group=timers)
+        self._drain_timer = None
         self._last_report = time.monotonic()
         self._done = threading.Event()
         if c.max_duration_s > 0:
-            threading.Timer(c.max_duration_s, self._finish).start()
+            t = threading.Timer(c.max_duration_s, self._finish)
+            t.daemon = True  # a recorder stopped earlier by a signal must not wait for it
+            t.start()
         self.get_logger().info(f"recording {len(specs)} topics to {writer.path}")
 
     def _subscribe(self, topic: str, reliable: bool) -> None:
@@ -67,10 +76,12 @@ class RecorderNode(StackNode):
             reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
             durability=DurabilityPolicy.TRANSIENT_LOCAL if spec.latched
             else DurabilityPolicy.VOLATILE)
-        clock, on_msg = self.get_clock(), self.session.on_message
+        clock, on_msg, drain = self.get_clock(), self.session.on_message, self._drain
 
-        def cb(data: bytes, topic=topic) -> None:
+        def cb(data: bytes, info, topic=topic) -> None:
             on_msg(topic, clock.now().nanoseconds, data)
+            if drain.started:
+                drain.on_delivery(time.monotonic(), info["source_timestamp"])
 
         events = SubscriptionEventCallbacks(
             message_lost=lambda info, topic=topic: self.session.on_lost(topic,
@@ -110,7 +121,50 @@ class RecorderNode(StackNode):
 
     def _finish(self) -> None:
         self.get_logger().info("max_duration_s reached, stopping")
+        self.request_stop()
+
+    def request_stop(self) -> None:
+        """SIGINT/SIGTERM (from ``run_node``) or max_duration_s: drain, then stop; a second
+        request ends the drain at once. Only triggers the executor (signal handler context)."""
+        self._stop_requests += 1
+        self._stop_gc.trigger()
+
+    def _on_stop_request(self) -> None:
+        if self._drain.started:
+            self._drain.force()
+            return
+        self._drain.start(time.monotonic(), time.time_ns())
+        self.get_logger().info(f"stop requested: taking what the subscriptions still hold "
+                               f"(writer queue {self.session.backlog})")
+        self._drain_timer = self.create_timer(0.05, self._check_drain,
+                                              callback_group=self._timer_group)
+        if self._stop_requests > 1:
+            self._drain.force()
+
+    def _check_drain(self) -> None:
+        d = self._drain
+        state = d.status(time.monotonic())
+        if state == DRAINING:
+            return
+        self._drain_timer.cancel()
+        if d.cut_short:  # count (not write) what is still queued: a reported loss
+            for topic, sub in self._subs.items():
+                self.session.on_abandoned(topic, self._take_backlog(sub))
+        self.session.drain = DrainResult(d.drained, d.cut_short, state, d.duration_s)
+        self.get_logger().info(f"stop drain {state} after {d.duration_s:.2f} s: "
+                               f"{d.drained} received after the stop request")
         rclpy.try_shutdown(context=self.context)
+
+    def _take_backlog(self, sub) -> int:
+        """Samples sent before the stop request still queued in ``sub`` (taken, not written).
+        Ends at the first one sent after it: a running stack would keep the loop going."""
+        n = 0
+        with sub.handle:
+            while (r := sub.handle.take_message(sub.msg_type, True)) is not None:
+                if not self._drain.sent_before_stop(r[1]["source_timestamp"]):
+                    break
+                n += 1
+        return n
 
     def destroy_node(self):
         first = not self.session.closed
