@@ -120,3 +120,21 @@ def test_wrist_image_model_waits_for_an_image_then_streams(small_config):
     assert _step(rt, 0.01) == "no wrist image yet"
     rt.on_wrist_image(np.zeros((128, 128, 3), np.uint8))  # camera resolution, resized inside
     assert _step(rt, 0.02) is None and rt.stream(0.03).mode == STREAMING
+
+
+def test_request_names_the_wrist_frame_it_carries(small_config, small_policy):
+    from vla_action_expert.policy import ActionExpertPolicy
+    pol = ActionExpertPolicy.random_init(small_config.replace(wrist_image_size=16))
+    rt = ActionExpertRuntime(pol)
+    rt.on_joint_state(NAMES, np.zeros(8), 0.0, 0.004)
+    rt.on_latent(np.zeros(16), 0.0)
+    late = np.full((32, 32, 3), 7, np.uint8)
+    rt.on_wrist_image(late, 0.1)
+    req, _ = rt.prepare(0.2)
+    assert req.wrist_stamp_s == 0.1 and req.wrist_image is late and req.state_stamp_s == 0.004
+    # a checkpoint without a wrist image: no wrist stamp, whatever the node was given
+    rt = ActionExpertRuntime(small_policy)
+    rt.on_joint_state(NAMES, np.zeros(8), 0.0)
+    rt.on_latent(np.zeros(16), 0.0)
+    rt.on_wrist_image(late, 0.1)
+    assert rt.prepare(0.05)[0].wrist_stamp_s == 0.0

@@ -162,7 +162,7 @@ class ActionExpertNode(StackNode):
                                     f"{msg.width}x{msg.height}", throttle_duration_sec=2.0)
             return
         img = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
-        self.rt.on_wrist_image(img)
+        self.rt.on_wrist_image(img, stamp_to_s(msg.header.stamp))
 
     # --- inference / stream -------------------------------------------------------------------
     def _infer(self) -> None:
@@ -201,7 +201,8 @@ class ActionExpertNode(StackNode):
     def _publish_chunk(self, req, tc, wall: float, avail_s: float) -> None:
         """header.stamp = request time (the state's time); chunk_start_time = row 0's time
         (the same in the dual system; the call's return in the synchronous baseline);
-        state_* = the joint state the chunk was conditioned on (async and sync paths alike)."""
+        state_* = the joint state the chunk was conditioned on, wrist_image_stamp = the wrist
+        frame it saw (async and sync paths alike: both pass the runtime's InferenceRequest)."""
         self._chunks += 1
         m = ActionChunk(action_names=self.names, horizon=tc.horizon,
                         action_dim=tc.actions.shape[1],
@@ -210,6 +211,7 @@ class ActionExpertNode(StackNode):
                         sequence=tc.sequence, latent_stamp=s_to_stamp(req.latent_stamp_s),
                         inference_time_s=wall, available_time=s_to_stamp(avail_s),
                         state_stamp=s_to_stamp(req.state_stamp_s),
+                        wrist_image_stamp=s_to_stamp(req.wrist_stamp_s),
                         # the state itself: a bag that lost this joint state still re-runs
                         state_names=self.names, state_position=req.state.tolist())
         m.header.stamp = s_to_stamp(req.start_s)

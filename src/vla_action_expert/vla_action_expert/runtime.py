@@ -41,6 +41,7 @@ class InferenceRequest:
     sequence: int
     wrist_image: np.ndarray | None = None
     state_stamp_s: float = 0.0     # the joint state's own stamp (0: not known)
+    wrist_stamp_s: float = 0.0     # the wrist image's own stamp (0: not known / no wrist model)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class ActionExpertRuntime:
         self._latent: tuple[np.ndarray, float] | None = None
         self._state: tuple[np.ndarray, float, float] | None = None  # (q, received, stamp)
         self._wrist: np.ndarray | None = None
+        self._wrist_stamp_s = 0.0
         self.stream_state = ActionStream(self.executor)
         self._seq = 0
         self.infer_wall_s = RollingStats(200)
@@ -111,9 +113,11 @@ class ActionExpertRuntime:
             self.stream_state.latch_hold(s)
         return None
 
-    def on_wrist_image(self, img: np.ndarray) -> None:
+    def on_wrist_image(self, img: np.ndarray, stamp_s: float = 0.0) -> None:
+        """``stamp_s`` = the frame's header stamp, passed on with each chunk so a re-run can
+        use the very frame the chunk saw (a late frame is not the newest one before the request)."""
         with self._lock:
-            self._wrist = img
+            self._wrist, self._wrist_stamp_s = img, float(stamp_s)
 
     # --- inference (inference thread) ---------------------------------------------------------
     def latent_age_s(self, now_s: float) -> float:
@@ -139,7 +143,8 @@ class ActionExpertRuntime:
             guide = self.executor.guidance(now_s, cfg.horizon, cfg.step_period_s)
             self._seq += 1
             return InferenceRequest(now_s, lat, lstamp, max(age, 0.0), self._state[0].copy(),
-                                    guide, self._seq, self._wrist, self._state[2]), ""
+                                    guide, self._seq, self._wrist, self._state[2],
+                                    self._wrist_stamp_s if cfg.wrist_image_size else 0.0), ""
 
     def run(self, req: InferenceRequest) -> np.ndarray:
         """The model call (no lock held). Raises ValueError on bad input / non-finite output."""

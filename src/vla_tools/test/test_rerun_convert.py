@@ -249,3 +249,115 @@ def test_bag_before_the_chunk_state_fields_still_reruns_on_its_joint_states(setu
     rec.joint_states, rec.joint_state_stamps = [], []
     res = rr.run(rec)
     assert len(res.skipped) == len(rec.chunks) and res.diverged
+
+
+def _wrist_run(setup, tmp_path):
+    """A recorded run of a wrist-image checkpoint: chunks made (as the node makes them) from
+    the setup's latents and joint states and, for every other chunk, a *late* wrist frame (an
+    older one than the newest stamped before the request). Returns (rerunner, bag, frames used)."""
+    import copy
+    import dataclasses
+
+    import torch
+
+    from vla_action_expert.executor import ExecutorConfig
+    from vla_action_expert.policy import ActionExpertPolicy, chunk_noise_seed
+    from vla_action_expert.runtime import ActionExpertRuntime
+    from vla_tools.bags.rerun import RerunResult, load_recorded, write_rerun_bag
+    d, robot, topics, rr0, first = setup
+    pol = ActionExpertPolicy.random_init(rr0.policy.config.replace(wrist_image_size=16),
+                                         rr0.policy.norm, seed=5)
+    # a random init's FiLM modulation starts at zero (blind to the condition): give it weights,
+    # so that which wrist frame the chunk saw changes the actions
+    torch.manual_seed(6)
+    with torch.no_grad():
+        for name, p in pol.model.named_parameters():
+            if ".mod." in name:
+                p.normal_(0.0, 0.3)
+    rr = copy.copy(rr0)  # same planner, the wrist-image expert; recorded latents, so that a
+    rr.policy = pol      # wrist frame missing from the bag only affects its own chunk
+    rr.cfg = dataclasses.replace(rr0.cfg, use_recorded_latents=True)
+    obs = load_recorded(d / "obs", robot, topics)
+    frames = obs.images[rr.cfg.wrist_camera]
+    assert len(frames) >= 10
+    rt = ActionExpertRuntime(pol, ExecutorConfig(strategy=rr.cfg.execution_strategy,
+                                                 interpolation=rr.cfg.interpolation))
+    js_log = [t for t, _, _ in obs.joint_states]
+    chunks, used = [], []
+    for k, lat in enumerate(first.latents[1:8]):
+        t_req = lat["stamp_s"] + 0.03
+        j = int(np.searchsorted(js_log, t_req, side="right")) - 1
+        _, names, pos = obs.joint_states[j]
+        newest = int(np.searchsorted([f[0] for f in frames], t_req, side="right")) - 1
+        w = newest - 2 if k % 2 == 0 else newest  # the newer frames had not arrived yet
+        assert w >= 0
+        rt.on_latent(lat["latent"], lat["stamp_s"])
+        rt.on_joint_state(names, pos, js_log[j], obs.joint_state_stamps[j])
+        rt.on_wrist_image(frames[w][1], frames[w][0])
+        req, why = rt.prepare(t_req)
+        assert req is not None, why
+        assert req.wrist_stamp_s == frames[w][0]
+        obs_in = {"latent": req.latent, "latent_age_s": req.latent_age_s, "state": req.state,
+                  "wrist_image": req.wrist_image}
+        chunk = pol.predict_action_chunk(obs_in, seed=chunk_noise_seed(pol.seed, req.sequence - 1),
+                                         guide=req.guide)
+        commit_s = t_req + 0.004
+        rt.commit(req, chunk, commit_s, 0.0)
+        chunks.append({"sequence": req.sequence, "start_s": t_req, "request_s": t_req,
+                       "state_stamp_s": req.state_stamp_s,
+                       "state": (tuple(pol.config.action_names), req.state.copy()),
+                       "wrist_stamp_s": req.wrist_stamp_s, "log_s": commit_s,
+                       "latent_stamp_s": req.latent_stamp_s,
+                       "period_s": pol.config.step_period_s, "data": chunk})
+        used.append(w)
+    write_rerun_bag(d / "obs", tmp_path / "wrist_ref",
+                    RerunResult(first.latents, chunks, [], []), robot, topics)
+    return rr, tmp_path / "wrist_ref", used
+
+
+def test_wrist_image_chunks_rerun_bit_identically_on_the_frame_they_saw(setup, tmp_path):
+    from vla_tools.bags.rerun import load_recorded
+    _, robot, topics, _, _ = setup
+    rr, bag, used = _wrist_run(setup, tmp_path)
+    rec = load_recorded(bag, robot, topics)
+    frames = rec.images[rr.cfg.wrist_camera]
+    assert [c["wrist_stamp_s"] for c in rec.chunks] == [frames[w][0] for w in used]
+    res = rr.run(rec)
+    assert not res.skipped and not res.diverged, res.skipped
+    assert {x.name: x for x in res.divergences}["actions"].summary()["max_abs_error"] == 0.0
+    assert [c["wrist_stamp_s"] for c in res.chunks] == [c["wrist_stamp_s"] for c in rec.chunks]
+
+
+def test_wrist_image_missing_from_the_bag_skips_the_chunk_with_a_reason(setup, tmp_path):
+    from vla_tools.bags.rerun import load_recorded
+    _, robot, topics, _, _ = setup
+    rr, bag, used = _wrist_run(setup, tmp_path)
+    rec = load_recorded(bag, robot, topics)
+    frames = rec.images[rr.cfg.wrist_camera]
+    lost = frames[used[2]][0]
+    rec.images[rr.cfg.wrist_camera] = [f for f in frames if f[0] != lost]  # a recorder lost it
+    res = rr.run(rec)
+    skipped = [s for s in res.skipped if s.startswith("chunk ")]  # (its latent lost an input)
+    assert skipped == [f"chunk {c['sequence']}: its wrist image (stamp {lost:.6f}) is not in "
+                       "the bag" for c in rec.chunks if c["wrist_stamp_s"] == lost]
+    assert skipped and len(res.chunks) == len(rec.chunks) - len(skipped)
+    assert res.diverged  # the chunk it could not re-run counts as a divergence
+
+
+def test_bag_before_the_wrist_stamp_decodes_and_reruns_on_the_newest_frame(setup, tmp_path):
+    """Older bags keep the old guess (the newest frame before the request): their chunks decode
+    and re-run, and a chunk that saw a late frame is then (rightly) reported as diverged."""
+    from vla_tools.bags.rerun import load_recorded
+    _, robot, topics, _, _ = setup
+    rr, bag, used = _wrist_run(setup, tmp_path)
+    _write_old_chunk_bag(bag, tmp_path / "old", topics, ("wrist_image_stamp",))
+    rec = load_recorded(tmp_path / "old", robot, topics)
+    assert rec.chunks and all(c["wrist_stamp_s"] is None for c in rec.chunks)
+    res = rr.run(rec)
+    assert not res.skipped and res.diverged
+    acts = {x.name: x for x in res.divergences}["actions"]
+    h = rec.chunks[0]["data"].shape[0]
+    assert acts.first_index // h == 0  # the first chunk saw a late frame
+    frames = [f[0] for f in rec.images[rr.cfg.wrist_camera]]
+    assert [c["wrist_stamp_s"] for c in res.chunks] == \
+        [max(t for t in frames if t <= c["request_s"]) for c in rec.chunks]

@@ -43,6 +43,8 @@ def rerun_main(argv=None) -> int:
     ap.add_argument("--execution-strategy", default="rtc",
                     help="the expert node's execution_strategy when the bag was recorded")
     ap.add_argument("--interpolation", default="cubic")
+    ap.add_argument("--wrist-camera", default="wrist",
+                    help="the expert node's wrist_camera (only for a wrist-image checkpoint)")
     ap.add_argument("--atol", type=float, default=1e-5)
     ap.add_argument("--out", default="", help="report directory (report.html/json, PNGs)")
     ap.add_argument("--write-bag", default="", help="write observations + new outputs as a bag")
@@ -57,7 +59,7 @@ def rerun_main(argv=None) -> int:
                           expert_seed=a.expert_seed,
                           use_recorded_latents=a.use_recorded_latents, atol_action=a.atol,
                           execution_strategy=a.execution_strategy, interpolation=a.interpolation,
-                          atol_latent=a.atol)
+                          atol_latent=a.atol, wrist_camera=a.wrist_camera)
         rr = Rerunner(cfg)
         rec = load_recorded(a.bag, rr.robot, rr.topics)
         res = rr.run(rec)

@@ -7,7 +7,8 @@ Schedule: where the bag holds the stack's latents/chunks, the re-run recomputes 
 from the same inputs (images whose stamp equals the latent stamp; the joint state whose stamp is
 the chunk's ``state_stamp``, or the state the chunk carries when the bag lacks it, or in bags
 before those fields the newest joint state logged before the request; the latent with the
-chunk's ``latent_stamp``; noise seed from the chunk sequence), so the same checkpoint gives
+chunk's ``latent_stamp``; the wrist frame of the chunk's ``wrist_image_stamp`` for a
+wrist-image checkpoint; noise seed from the chunk sequence), so the same checkpoint gives
 identical outputs. Bags with observations only get
 a fixed schedule (``latent_period_s``, ``chunk_period_s``).
 """
@@ -47,6 +48,7 @@ class RerunConfig:
     atol_action: float = 1e-5
     atol_latent: float = 1e-5
     torch_threads: int = 1            # as the nodes run: same float reduction order
+    wrist_camera: str = "wrist"       # the action expert node's wrist_camera (its default)
 
     def __post_init__(self):
         for k in ("stamp_tolerance_s", "latent_period_s", "chunk_period_s"):
@@ -112,12 +114,16 @@ def load_recorded(bag: str | Path, robot, topics) -> Recorded:
             # the state the chunk was conditioned on (absent in older bags, empty if unknown)
             own_names = tuple(getattr(d, "state_names", ()) or ())
             own_pos = np.asarray(getattr(d, "state_position", ()), np.float64).reshape(-1)
+            ws = getattr(d, "wrist_image_stamp", None)  # absent in bags before the field
             rec.chunks.append({"log_s": t_s, "start_s": start_s,
                                "state_stamp_s": _t(st) if st is not None and (st.sec or st.nanosec)
                                else None,
                                "request_s": req_s if 0.0 < req_s <= start_s else start_s,
                                "available_s": None if avail is None else _t(avail),
                                "state": (own_names, own_pos) if len(own_pos) else None,
+                               # zero: no wrist model when recorded, or a bag before the field
+                               "wrist_stamp_s": _t(ws) if ws is not None and (ws.sec or ws.nanosec)
+                               else None,
                                "sequence": int(d.sequence), "latent_stamp_s": _t(d.latent_stamp),
                                "names": tuple(d.action_names), "period_s": float(d.step_period_s),
                                "data": np.asarray(d.data, np.float32).reshape(
@@ -142,13 +148,19 @@ class RerunResult:
         return any(d.diverged for d in self.divergences)
 
 
-def _image_at(frames: list[tuple[float, np.ndarray]], stamp_s: float, tol_s: float):
-    """The frame with the newest stamp <= stamp_s + 1 us, if within tol_s."""
+def _frame_at(frames: list[tuple[float, np.ndarray]], stamp_s: float, tol_s: float):
+    """(stamp, image) with the newest stamp <= stamp_s + 1 us, if within tol_s, else None."""
     stamps = [f[0] for f in frames]
     i = bisect.bisect_right(stamps, stamp_s + 1e-6) - 1
     if i < 0 or stamp_s - stamps[i] > tol_s:
         return None
-    return frames[i][1]
+    return frames[i]
+
+
+def _image_at(frames: list[tuple[float, np.ndarray]], stamp_s: float, tol_s: float):
+    """The frame with the newest stamp <= stamp_s + 1 us, if within tol_s."""
+    f = _frame_at(frames, stamp_s, tol_s)
+    return None if f is None else f[1]
 
 
 class Rerunner:
@@ -222,7 +234,7 @@ class Rerunner:
         if rec.chunks:
             return [{"start_s": c["start_s"], "request_s": c.get("request_s", c["start_s"]),
                      "state_stamp_s": c.get("state_stamp_s"), "state": c.get("state"),
-                     "sequence": c["sequence"],
+                     "wrist_stamp_s": c.get("wrist_stamp_s"), "sequence": c["sequence"],
                      "commit_s": c["log_s"] if c.get("available_s") is None else c["available_s"],
                      "latent_stamp_s": c["latent_stamp_s"]} for c in rec.chunks]
         if not latents or not rec.joint_states:
@@ -232,7 +244,7 @@ class Rerunner:
         jobs, seq = [], 1
         while t <= end + 1e-9:
             jobs.append({"start_s": t, "request_s": t, "state_stamp_s": None, "state": None,
-                         "commit_s": t,
+                         "wrist_stamp_s": None, "commit_s": t,
                          "sequence": seq, "latent_stamp_s": None})
             seq += 1
             t += self.cfg.chunk_period_s
@@ -251,7 +263,9 @@ class Rerunner:
         lat_stamps = [x["stamp_s"] for x in src]
         js_times = [x[0] for x in rec.joint_states]
         js_by_stamp = {round(t, 9): k for k, t in enumerate(rec.joint_state_stamps)}
-        wrist = self.robot.cameras[-1] if pol.config.wrist_image_size else None
+        wrist = self.cfg.wrist_camera if pol.config.wrist_image_size else None
+        wrist_frames = rec.images.get(wrist, []) if wrist else []
+        wrist_by_stamp = {round(t, 9): k for k, (t, _) in enumerate(wrist_frames)}
         out = []
         for job in self._chunk_jobs(rec, latents):
             # inputs as of the request (state, latent age, RTC guide); row 0 at the chunk's start
@@ -290,10 +304,17 @@ class Rerunner:
             if err:
                 skipped.append(f"chunk {job['sequence']}: {err}")
                 continue
-            if wrist:
-                img = _image_at(rec.images.get(wrist, []), t_req, np.inf)
-                if img is not None:
-                    rt.on_wrist_image(img)
+            if wrist and job.get("wrist_stamp_s") is not None:  # the very frame the chunk saw
+                k = wrist_by_stamp.get(round(job["wrist_stamp_s"], 9))
+                if k is None:
+                    skipped.append(f"chunk {job['sequence']}: its wrist image (stamp "
+                                   f"{job['wrist_stamp_s']:.6f}) is not in the bag")
+                    continue
+                rt.on_wrist_image(wrist_frames[k][1], wrist_frames[k][0])
+            elif wrist:  # bags before the field: the newest frame before the request
+                f = _frame_at(wrist_frames, t_req, np.inf)
+                if f is not None:
+                    rt.on_wrist_image(f[1], f[0])
             req, why = rt.prepare(t_req)
             if req is None:
                 skipped.append(f"chunk {job['sequence']}: {why}")
@@ -307,6 +328,7 @@ class Rerunner:
             out.append({"sequence": job["sequence"], "start_s": start, "request_s": t_req,
                         "state_stamp_s": req.state_stamp_s,
                         "state": (tuple(pol.config.action_names), req.state.copy()),
+                        "wrist_stamp_s": req.wrist_stamp_s,
                         "log_s": job["commit_s"], "latent_stamp_s": req.latent_stamp_s, "period_s": pol.config.step_period_s,
                         "data": chunk})
         return out
@@ -394,7 +416,8 @@ def write_rerun_bag(src_bag: str | Path, out: str | Path, result: RerunResult, r
                                    inference_time_s=0.0, available_time=tm(c["log_s"]),
                                    state_stamp=tm(c.get("state_stamp_s") or 0.0),
                                    state_names=list(st_names),
-                                   state_position=np.asarray(st_pos, np.float64)),
+                                   state_position=np.asarray(st_pos, np.float64),
+                                   wrist_image_stamp=tm(c.get("wrist_stamp_s") or 0.0)),
                                "vla_interfaces/msg/ActionChunk")
         items.append((int(round(c["log_s"] * 1e9)), topics.action_chunk, b))
     items.sort(key=lambda x: x[0])
