@@ -68,7 +68,9 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     A node with a ``request_stop()`` method gets SIGINT/SIGTERM (once it is built) as calls to
     it instead of rclpy's immediate context shutdown, and shuts its context down itself when it
     is done: the recorder keeps taking what its subscriptions still hold (rclpy's handler would
-    end the executor at once, and everything not yet taken would be lost).
+    end the executor at once, and everything not yet taken would be lost). Python runs the
+    handler only when the executor wakes up, so such a node keeps a steady-clock timer (a sim
+    time timer stops with /clock).
     """
     rclpy.init(args=args if args is not None else sys.argv)
     node = None

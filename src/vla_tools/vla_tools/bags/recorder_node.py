@@ -14,6 +14,7 @@ import time
 
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.clock import Clock, ClockType
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -24,6 +25,9 @@ from vla_tools.bags.stop_drain import DRAINING, StopDrain
 from vla_tools.bags.ros_types import message_class
 from vla_tools.bags.topics import CLOCK, parse_extra_topics, select_topics, stack_topics
 from vla_tools.bags.writer import BagWriter, WriterConfig
+
+
+STOP_CHECK_PERIOD_S = 0.05  # how often a stop request and the drain's state are looked at
 
 
 class RecorderNode(StackNode):
@@ -55,11 +59,14 @@ class RecorderNode(StackNode):
             self._subscribe(s.name, reliable=True)
         self.session.start()
         self._stop_requests = 0  # set from a signal handler / timer thread, read by the executor
-        timers = self._timer_group = MutuallyExclusiveCallbackGroup()
+        timers = MutuallyExclusiveCallbackGroup()
         self.create_timer(c.heartbeat_period_s, self._heartbeat, callback_group=timers)
         self.create_timer(1.0, self._check_graph, callback_group=timers)
-        self._stop_gc = self.create_guard_condition(self._on_stop_request, callback_group=timers)
-        self._drain_timer = None
+        # Steady clock, not the node's: under use_sim_time a stopped sim stops /clock, and a
+        # signal's Python handler only runs when the executor wakes up
+        self._stop_timer = self.create_timer(STOP_CHECK_PERIOD_S, self._check_stop,
+                                             callback_group=timers,
+                                             clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._last_report = time.monotonic()
         self._done = threading.Event()
         if c.max_duration_s > 0:
@@ -125,28 +132,24 @@ class RecorderNode(StackNode):
 
     def request_stop(self) -> None:
         """SIGINT/SIGTERM (from ``run_node``) or max_duration_s: drain, then stop; a second
-        request ends the drain at once. Only triggers the executor (signal handler context)."""
+        request ends the drain at once. Only counts (signal handler context); the executor's
+        ``_check_stop`` acts on it."""
         self._stop_requests += 1
-        self._stop_gc.trigger()
 
-    def _on_stop_request(self) -> None:
-        if self._drain.started:
-            self._drain.force()
-            return
-        self._drain.start(time.monotonic(), time.time_ns())
-        self.get_logger().info(f"stop requested: taking what the subscriptions still hold "
-                               f"(writer queue {self.session.backlog})")
-        self._drain_timer = self.create_timer(0.05, self._check_drain,
-                                              callback_group=self._timer_group)
-        if self._stop_requests > 1:
-            self._drain.force()
-
-    def _check_drain(self) -> None:
+    def _check_stop(self) -> None:
         d = self._drain
+        if not self._stop_requests:
+            return
+        if not d.started:
+            d.start(time.monotonic(), time.time_ns())
+            self.get_logger().info(f"stop requested: taking what the subscriptions still hold "
+                                   f"(writer queue {self.session.backlog})")
+        if self._stop_requests > 1:
+            d.force()
         state = d.status(time.monotonic())
         if state == DRAINING:
             return
-        self._drain_timer.cancel()
+        self._stop_timer.cancel()
         if d.cut_short:  # count (not write) what is still queued: a reported loss
             for topic, sub in self._subs.items():
                 self.session.on_abandoned(topic, self._take_backlog(sub))
