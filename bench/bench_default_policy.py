@@ -61,6 +61,8 @@ def main() -> int:
     H, D = pol.config.horizon, pol.config.action_dim
     obs = {"latent": np.zeros(pol.config.latent_dim, np.float32), "latent_age_s": 0.2,
            "state": pol.norm.state_mean.astype(float)}
+    if pol.config.wrist_image_size:  # a raw camera frame: the policy's resize is part of the call
+        obs["wrist_image"] = imgs[cfg.cameras[-1]]
     guide = (np.tile(pol.norm.action_mean, (H, 1)), np.r_[np.ones(3), np.linspace(1, 0, H - 3)])
     for _ in range(10):
         pol.predict_action_chunk(obs, guide=guide)
