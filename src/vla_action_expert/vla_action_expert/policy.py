@@ -11,12 +11,12 @@ from typing import Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from vla_action_expert.configuration import ActionExpertConfig, CheckpointError
 from vla_action_expert.modeling import FlowMatchingActionExpert
 from vla_action_expert.normalization import NormStats
+from vla_planner.image_utils import resize_frames_uint8
 
 CONFIG_FILE, WEIGHTS_FILE, NORM_FILE = "config.json", "model.safetensors", "normalization.json"
 
@@ -187,9 +187,8 @@ def check_compatible(cfg: ActionExpertConfig, expected_names=None,
 def wrist_image_tensor(img, cfg: ActionExpertConfig) -> torch.Tensor:
     """[H, W, C] uint8 (or float in [0, 1]) image -> [C, S, S] float tensor in [0, 1].
 
-    Resized like the planner's images (bilinear, antialiased) and quantized to 8 bits, exactly
-    as ``vla_tools.training_data.resize_images`` prepares the training images, so the expert
-    sees at run time the pixels it was trained on.
+    Resized by ``vla_planner.image_utils.resize_frames_uint8``, the resize that prepares the
+    cached training frames, so the expert sees at run time the pixels it was trained on.
 
     Raises:
         ValueError: missing image, wrong channels, non-finite values.
@@ -199,12 +198,9 @@ def wrist_image_tensor(img, cfg: ActionExpertConfig) -> torch.Tensor:
     a = np.asarray(img)
     if a.ndim != 3 or a.shape[2] != cfg.wrist_image_channels or min(a.shape[:2]) < 1:
         raise ValueError(f"wrist image must be [H, W, {cfg.wrist_image_channels}], got {a.shape}")
-    f = a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32)
-    if not np.all(np.isfinite(f)):
-        raise ValueError("wrist image contains NaN or inf")
-    s = cfg.wrist_image_size
-    t = torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))[None]
-    if t.shape[-2:] != (s, s):
-        t = F.interpolate(t, size=(s, s), mode="bilinear", align_corners=False,
-                          antialias=True).clamp_(0.0, 1.0)
-    return torch.floor(t[0] * 255.0 + 0.5) / 255.0  # rounding half up, as the training cache
+    if a.dtype != np.uint8:  # float in [0, 1]: to the 8 bits a camera frame has
+        if not np.all(np.isfinite(a)):
+            raise ValueError("wrist image contains NaN or inf")
+        a = (np.clip(a.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    a = resize_frames_uint8(a[None], cfg.wrist_image_size)[0]
+    return torch.from_numpy(a.transpose(2, 0, 1).astype(np.float32) / 255.0)

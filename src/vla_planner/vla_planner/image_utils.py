@@ -108,3 +108,24 @@ def images_to_tensor(images: list[np.ndarray], size_px: int) -> torch.Tensor:
                               antialias=True).clamp_(0.0, 1.0)
         out.append(t)
     return torch.cat(out, 0)
+
+
+def resize_frames_uint8(frames: np.ndarray, size_px: int) -> np.ndarray:
+    """[N, H, W, C] uint8 -> [N, S, S, C] uint8: ``images_to_tensor``'s resize (bilinear,
+    antialiased), batched and rounded half up to 8 bits. The one resize of cached training frames
+    and of System 1's wrist frames at run time, so both see the same pixels.
+
+    Args:
+        frames: uint8 images of one size.
+        size_px: output side length.
+    Returns:
+        The resized frames (an empty batch stays empty).
+    """
+    frames = np.asarray(frames)
+    if len(frames) == 0:
+        return np.zeros((0, size_px, size_px, frames.shape[-1] if frames.ndim == 4 else 3), np.uint8)
+    t = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    if t.shape[-2:] != (size_px, size_px):
+        t = F.interpolate(t, size=(size_px, size_px), mode="bilinear", align_corners=False,
+                          antialias=True).clamp_(0.0, 1.0)
+    return (t.permute(0, 2, 3, 1).numpy() * 255.0 + 0.5).astype(np.uint8)

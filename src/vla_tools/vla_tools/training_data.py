@@ -21,6 +21,9 @@ from typing import Sequence
 
 import numpy as np
 
+# the planner's resize, batched and 8-bit: the same pixels System 1's wrist input gets at run time
+from vla_planner.image_utils import resize_frames_uint8 as resize_images
+
 GRIP_CLOSED_BELOW_M = 0.04  # Franka gripper command (width, m) below this = closing
 
 
@@ -109,20 +112,6 @@ def aux_stats(aux: np.ndarray, mask: np.ndarray, min_std: float = 1e-3
     var = np.where(n > 0, (((aux - mean) ** 2) * m).sum(0) / np.maximum(n, 1), 1.0)
     std = np.where(n > 0, np.maximum(np.sqrt(var), min_std), 1.0)
     return mean.astype(np.float32), std.astype(np.float32)
-
-
-def resize_images(frames: np.ndarray, size_px: int) -> np.ndarray:
-    """[N, H, W, 3] uint8 -> [N, S, S, 3] uint8 with the planner's resize (bilinear, antialiased,
-    the same call ``vla_planner.image_utils.images_to_tensor`` makes, batched)."""
-    import torch
-    import torch.nn.functional as F
-    if len(frames) == 0:
-        return np.zeros((0, size_px, size_px, 3), np.uint8)
-    t = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
-    if t.shape[-2:] != (size_px, size_px):
-        t = F.interpolate(t, size=(size_px, size_px), mode="bilinear", align_corners=False,
-                          antialias=True).clamp_(0.0, 1.0)
-    return (t.permute(0, 2, 3, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
 def load_demos(roots: Sequence[str | Path], cameras: Sequence[str], command_names: Sequence[str],

@@ -169,7 +169,7 @@ class InprocStack:
                     if c in self.backbone.cameras:
                         pcore.add_image(c, now, img)
                     if c == self.wrist_camera:
-                        rt.on_wrist_image(img)
+                        rt.on_wrist_image(img, now)
                 next_cam += 1.0 / cfg.camera_rate_hz
             js = env.joint_positions()
             rt.on_joint_state(env.command_names, js, now)
