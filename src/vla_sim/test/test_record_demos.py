@@ -31,7 +31,7 @@ def test_record_demos_unknown_task_exits_2(tmp_path, capsys):
 
 
 def test_retry_demonstrations_mark_where_the_demonstration_starts(tmp_path):
-    from vla_tools.training_data import load_demos
+    from vla_tools.training_data import grasp_columns, load_demos
     from vla_common.config import load_robot_config
     out = tmp_path / "retry"
     rc = main(["--robot", "franka", "--task", "pick_cube", "--episodes", "1", "--seed-start", "3300",
@@ -42,7 +42,7 @@ def test_retry_demonstrations_mark_where_the_demonstration_starts(tmp_path):
     assert 0 < start < len(ep.state) - 50 and 0.02 <= ep.extra["miss_first"]["offset_m"] <= 0.04
     assert ep.action[start - 1, -1] < 0.04 < ep.action[start, -1]  # empty grasp, then open
     cfg = load_robot_config("franka", "sim")
-    (demo,) = load_demos([out], cfg.cameras, cfg.command_names, 16, 7, 7)
+    (demo,) = load_demos([out], cfg.cameras, cfg.command_names, 16, grasp_columns(cfg))
     # no System 2 observation from the planned miss; the grasp target is the retry's grasp
     assert demo.train_from_frame == start and demo.img_frames.min() >= start
     assert demo.aux_mask[:7].all()

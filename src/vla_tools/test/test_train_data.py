@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from vla_tools.training_data import BatchConfig, DemoEpisode, DemoSampler, aux_targets, resize_images
+from vla_tools.training_data import BatchConfig, DemoEpisode, DemoSampler, GraspColumns, aux_targets, \
+    grasp_aux_targets, grasp_columns, resize_images
 from vla_tools.training_model import _random_shift
 from vla_tools.training_rollout import RolloutConfig, jerk_rms, substeps_until
 
@@ -37,6 +38,35 @@ def test_aux_targets_close_then_open_gives_grasp_and_release():
 def test_aux_targets_empty_or_1d_input_gives_mask_zero(bad):
     _, mask = aux_targets(bad, 7, 7)
     assert not mask.any()
+
+
+def test_grasp_columns_of_franka_keep_the_single_arm_layout_and_threshold():
+    from vla_common.config import load_robot_config
+    (g,) = grasp_columns(load_robot_config("franka", "sim"))
+    assert g == GraspColumns(tuple(range(7)), 7, 0.04)
+    a = _action(close_at=10, open_at=30)
+    for got, want in zip(grasp_aux_targets(a, (g,)), aux_targets(a, 7, 7)):
+        assert np.array_equal(got, want)
+
+
+def test_grasp_aux_targets_of_aloha_give_each_arm_its_own_grasp():
+    from vla_common.config import load_robot_config
+    left, right = grasp_columns(load_robot_config("aloha", "sim"))
+    assert left == GraspColumns(tuple(range(6)), 6, pytest.approx(0.039))
+    assert right.arm == tuple(range(7, 13)) and right.gripper == 13
+    a = np.zeros((40, 14), np.float32)
+    a[:, :] = np.arange(40)[:, None] * 0.01
+    a[:, [6, 13]] = 0.057
+    a[25:, 13] = 0.021    # only the right arm closes, at row 25
+    tgt, mask = grasp_aux_targets(a, (left, right))
+    assert tgt.shape == mask.shape == (24,)
+    assert not mask[:12].any() and mask[12:18].all() and not mask[18:].any()
+    assert np.allclose(tgt[12:18], 0.25)
+
+
+def test_grasp_aux_targets_without_arms_is_empty():
+    tgt, mask = grasp_aux_targets(_action(), ())
+    assert tgt.shape == mask.shape == (0,)
 
 
 def test_resize_images_matches_the_planner_preprocessing():

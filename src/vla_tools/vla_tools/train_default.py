@@ -209,6 +209,7 @@ def main(argv=None) -> int:
     from vla_common.dataset import DatasetError
     from vla_planner.embedded import EmbeddedPlannerConfig
     from vla_tools.training_data import BatchConfig, DemoSampler, EmbeddingTable, aux_stats, \
+        grasp_columns, \
         instruction_variants, load_demos
     from vla_tools.training_model import DualSystem, norm_from_episodes
 
@@ -238,8 +239,7 @@ def main(argv=None) -> int:
         print(f"train_default: error: --wrist-camera {a.wrist_camera!r} is not one of the "
               f"robot's cameras {list(cams)}", file=sys.stderr)
         return 2
-    n_arm = len(robot.arms[0].joints) if len(robot.arms) == 1 else 0
-    grip_index = n_arm  # Franka: joints then gripper
+    grasp_groups = grasp_columns(robot)
     try:
         roots, cmds = plan_demos(a.robot, tasks, a.episodes, Path(a.data_dir), a.command_path)
         retry_roots, retry_cmds = (plan_demos(a.robot, tasks, a.retry_episodes, Path(a.data_dir),
@@ -249,10 +249,10 @@ def main(argv=None) -> int:
             print(f"train_default: reusing the demonstrations in "
                   f"{', '.join(map(str, roots + retry_roots))}")
         run_recordings(cmds + retry_cmds, a.record_jobs)
-        eps = load_demos(roots, cams, names, a.image_size_px, n_arm, grip_index,
+        eps = load_demos(roots, cams, names, a.image_size_px, grasp_groups,
                          max_episodes=a.max_load_episodes or a.episodes, progress=not a.no_progress)
         if retry_roots:
-            eps += load_demos(retry_roots, cams, names, a.image_size_px, n_arm, grip_index,
+            eps += load_demos(retry_roots, cams, names, a.image_size_px, grasp_groups,
                               max_episodes=a.max_load_episodes or a.retry_episodes,
                               progress=not a.no_progress)
             roots += retry_roots

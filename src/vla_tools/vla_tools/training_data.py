@@ -27,6 +27,33 @@ from vla_planner.image_utils import resize_frames_uint8 as resize_images
 GRIP_CLOSED_BELOW_M = 0.04  # Franka gripper command (width, m) below this = closing
 
 
+@dataclass(frozen=True)
+class GraspColumns:
+    """Where one arm's grasp shows in a command-space action row."""
+    arm: tuple[int, ...]        # columns of the arm joints
+    gripper: int                # column of the gripper width command
+    closed_below_m: float       # a width command below this closes the gripper
+
+
+def grasp_columns(robot) -> tuple[GraspColumns, ...]:
+    """One ``GraspColumns`` per arm with a gripper of ``robot`` (vla_common RobotConfig).
+
+    The closing threshold is the middle of the gripper's width range (Franka: 0.04 m, as before).
+
+    Raises:
+        ValueError: an arm joint or gripper is not one of the robot's command names.
+    """
+    names = list(robot.command_names)
+    out = []
+    for arm in robot.arms:
+        if arm.gripper is None:
+            continue
+        g = arm.gripper
+        out.append(GraspColumns(tuple(names.index(j) for j in arm.joints), names.index(g.name),
+                                0.5 * (g.width_min_m + g.width_max_m)))
+    return tuple(out)
+
+
 @dataclass
 class DemoEpisode:
     state: np.ndarray                 # [T, D] float32
@@ -73,6 +100,24 @@ def aux_targets(action: np.ndarray, n_arm: int, grip_index: int,
 TASK_AUX_DIM = 4  # target cube (x, y), plate (x, y)
 
 
+def grasp_aux_targets(action: np.ndarray, groups: Sequence[GraspColumns]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """``aux_targets`` of each arm in ``groups``, concatenated (a bimanual robot: left, right).
+
+    Returns:
+        (targets [sum 2 * len(arm)], mask of the same size); an arm that never closes is masked.
+    """
+    a = np.asarray(action, np.float32)
+    parts = []
+    for g in groups:
+        cols = list(g.arm) + [g.gripper]
+        sub = a[:, cols] if a.ndim == 2 else np.zeros((0, len(cols)), np.float32)
+        parts.append(aux_targets(sub, len(g.arm), len(g.arm), g.closed_below_m))
+    if not parts:
+        return np.zeros(0, np.float32), np.zeros(0, np.float32)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 def task_aux_targets(params: dict) -> tuple[np.ndarray, np.ndarray]:
     """Table (x, y) at reset of the named cube and the named plate (masked out when absent).
 
@@ -115,9 +160,12 @@ def aux_stats(aux: np.ndarray, mask: np.ndarray, min_std: float = 1e-3
 
 
 def load_demos(roots: Sequence[str | Path], cameras: Sequence[str], command_names: Sequence[str],
-               image_size_px: int, n_arm: int, grip_index: int, max_episodes: int | None = None,
-               progress: bool = False) -> list[DemoEpisode]:
+               image_size_px: int, grasp_groups: Sequence[GraspColumns],
+               max_episodes: int | None = None, progress: bool = False) -> list[DemoEpisode]:
     """Read successful episodes of every dataset in ``roots`` (vla_common.dataset format).
+
+    ``grasp_groups`` (``grasp_columns(robot)``) say where each arm's grasp is in an action row:
+    the auxiliary targets hold each arm's joints at its first close and re-open.
 
     Raises:
         vla_common.dataset.DatasetError: missing/malformed dataset, names or cameras mismatch,
@@ -157,7 +205,7 @@ def load_demos(roots: Sequence[str | Path], cameras: Sequence[str], command_name
             imgs = np.stack([resize_images(np.asarray(ep.images[c][1])[keep], image_size_px)
                              for c in cameras], 1)
             params = dict(ep.extra.get("params", {}))
-            aux, mask = aux_targets(ep.action[start:], n_arm, grip_index)
+            aux, mask = grasp_aux_targets(ep.action[start:], grasp_groups)
             t_aux, t_mask = task_aux_targets(params)
             eps.append(DemoEpisode(ep.state, ep.action, ep.task, ep.instruction, params,
                                    frames0.astype(np.int64), imgs, np.r_[aux, t_aux],
