@@ -75,6 +75,18 @@ def test_summarize_counts_success_and_wrong_picks_per_mode_and_task():
     assert s["sync"]["pick_cube"]["mean_time_to_success_s"] == 5.0
 
 
+def test_summarize_counts_episodes_that_lifted_an_object_short_of_success():
+    eps = [_ep("async", "transfer_cube", k, False) for k in range(3)]
+    for e, lifted in zip(eps, (["cube"], [], None)):
+        e["extra"] = {"lifted_objects": lifted}
+    assert evaluate.summarize(eps)["async"]["transfer_cube"]["episodes_with_lift"] == 1
+
+
+def test_summarize_without_lift_reports_gives_none():
+    s = evaluate.summarize([_ep("async", "pick_cube", 1, True, 3.0)])
+    assert s["async"]["pick_cube"]["episodes_with_lift"] is None
+
+
 def test_report_writes_html_and_png(tmp_path):
     eps = [_ep("async", "pick_cube", 1, True, 3.0), _ep("sync", "pick_cube", 1, False)]
     (tmp_path / "episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in eps))

@@ -109,6 +109,7 @@ def write_report(out_dir: str | Path) -> Path:
     png = d / "report.png"
     plot(eps, summary, png)
     cols = ["episodes", "success_rate", "mean_time_to_success_s", "episodes_with_wrong_object_pick",
+            "episodes_with_lift",
             "mean_jerk_rms_rad_s3", "safety_events", "mean_action_rate_hz", "mean_chunk_rate_hz",
             "mean_latent_rate_hz", "s1_compute_ms_p50", "s2_compute_ms_p50"]
     rows = "".join(

@@ -93,7 +93,9 @@ def instruction_for(templates: dict[str, list[str]] | None, task: str, seed: int
 
 
 def summarize(results: Sequence[dict]) -> dict:
-    """Per mode, per task: n, success rate, mean time to success, wrong-object picks, jerk,
+    """Per mode, per task: n, success rate, mean time to success, wrong-object picks, episodes
+    that lifted any task object (progress short of success, e.g. ALOHA's giving arm lifting the
+    cube without the handover; None when no episode reports ``extra.lifted_objects``), jerk,
     safety events, mean action / chunk / latent rates."""
     import numpy as np
     out: dict = {}
@@ -110,11 +112,14 @@ def summarize(results: Sequence[dict]) -> dict:
                 v = [r[key] for r in rows if r.get(key) is not None and np.isfinite(r[key])]
                 return round(float(np.mean(v)), 4) if v else None
             wrong = [r["wrong_object_picks"] for r in rs if r.get("wrong_object_picks") is not None]
+            lifted = [(r.get("extra") or {}).get("lifted_objects") for r in rs]
+            lifted = [v for v in lifted if v is not None]
             summ[mode][task] = {
                 "episodes": len(rs), "successes": len(succ),
                 "success_rate": round(len(succ) / len(rs), 4),
                 "mean_time_to_success_s": round(float(np.mean(tts)), 3) if tts else None,
                 "episodes_with_wrong_object_pick": int(sum(1 for w in wrong if w > 0)) if wrong else None,
+                "episodes_with_lift": int(sum(1 for v in lifted if v)) if lifted else None,
                 "mean_jerk_rms_rad_s3": mean("jerk_rms_rad_s3"),
                 "safety_events": int(sum(r.get("safety_events") or 0 for r in rs)),
                 "mean_action_rate_hz": mean("action_rate_hz"),

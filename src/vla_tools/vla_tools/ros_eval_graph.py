@@ -301,4 +301,5 @@ def _episode(mon: EvalMonitor, launcher, task: str, seed: int, instruction: str 
             "chunk_rate_hz": c["chunks"] / dur, "latent_rate_hz": c["latents"] / dur,
             "s1_compute_ms_p50": float(np.median(s1)) if s1 else float("nan"),
             "s2_compute_ms_p50": float(np.median(s2)) if s2 else float("nan"),
-            "extra": {"backend": "ros", "wall_s": round(time.monotonic() - w0, 2)}}
+            "extra": {"backend": "ros", "wall_s": round(time.monotonic() - w0, 2),
+                      "lifted_objects": st.get("lifted_objects")}}
