@@ -93,6 +93,8 @@ def test_weights_that_do_not_match_config_fail(small_policy, tmp_path):
     ({"horizon": 0}, "horizon"),
     ({"action_names": []}, "action_names"),
     ({"time_sampling": "cosine"}, "time_sampling"),
+    ({"wrist_image_size": 16, "wrist_cameras": ["a", "b"]}, "3 per camera"),
+    ({"wrist_image_size": 16, "wrist_image_channels": 6, "wrist_cameras": ["a", "a"]}, "distinct"),
 ])
 def test_bad_config_json_is_rejected(small_policy, tmp_path, edit, match):
     small_policy.save_pretrained(tmp_path)
@@ -145,3 +147,16 @@ def test_config_json_round_trip(tmp_path):
     c = ActionExpertConfig(action_names=("a", "b"), horizon=4)
     c.save(tmp_path / "c.json")
     assert ActionExpertConfig.load(tmp_path / "c.json") == c
+    w = c.replace(wrist_image_size=16, wrist_image_channels=6, wrist_cameras=("l", "r"))
+    w.save(tmp_path / "w.json")
+    assert ActionExpertConfig.load(tmp_path / "w.json") == w
+
+
+@pytest.mark.parametrize("size,cams,legacy,want", [
+    (0, (), "wrist", ()), (16, (), "wrist", ("wrist",)), (16, (), "cam", ("cam",)),
+    (16, ("l", "r"), "wrist", ("l", "r")),
+])
+def test_wrist_camera_names_come_from_the_checkpoint_else_the_legacy_camera(size, cams, legacy, want):
+    c = ActionExpertConfig(action_names=("a",), wrist_image_size=size,
+                           wrist_image_channels=3 * max(1, len(cams)), wrist_cameras=cams)
+    assert c.wrist_camera_names(legacy) == want

@@ -138,3 +138,26 @@ def test_request_names_the_wrist_frame_it_carries(small_config, small_policy):
     rt.on_latent(np.zeros(16), 0.0)
     rt.on_wrist_image(late, 0.1)
     assert rt.prepare(0.05)[0].wrist_stamp_s == 0.0
+
+
+def test_two_wrist_cameras_wait_for_both_then_stack_in_camera_order(small_config):
+    from vla_action_expert.policy import ActionExpertPolicy
+    cfg = small_config.replace(wrist_image_size=16, wrist_image_channels=6,
+                               wrist_cameras=("left_wrist", "right_wrist"))
+    rt = ActionExpertRuntime(ActionExpertPolicy.random_init(cfg))
+    rt.on_joint_state(NAMES, np.zeros(8), 0.0)
+    rt.on_latent(np.zeros(16), 0.0)
+    rt.on_wrist_image(np.full((64, 64, 3), 30, np.uint8), 0.1, camera_index=1)
+    assert rt.prepare(0.15) == (None, "no wrist image yet")
+    rt.on_wrist_image(np.full((48, 48, 3), 10, np.uint8), 0.1, camera_index=0)
+    req, _ = rt.prepare(0.2)
+    assert req.wrist_image.shape == (16, 16, 6) and req.wrist_stamp_s == 0.1
+    assert np.all(req.wrist_image[..., :3] == 10) and np.all(req.wrist_image[..., 3:] == 30)
+    assert _step(rt, 0.21) is None
+
+
+def test_wrist_camera_index_beyond_the_checkpoints_cameras_is_an_error(small_config):
+    from vla_action_expert.policy import ActionExpertPolicy
+    rt = ActionExpertRuntime(ActionExpertPolicy.random_init(small_config.replace(wrist_image_size=16)))
+    with pytest.raises(IndexError, match="1 wrist camera"):
+        rt.on_wrist_image(np.zeros((8, 8, 3), np.uint8), 0.0, camera_index=1)

@@ -81,12 +81,14 @@ class ActionExpertNode(StackNode):
             self.latent_pub = self.create_publisher(Latent, self.topics.latent, STREAM)
         self.create_subscription(JointState, self.robot.interfaces.joint_states, self._on_js,
                                  SENSOR, callback_group=io_group)
-        if pc.wrist_image_size:
-            prefix = self.robot.interfaces.cameras.get(cfg.wrist_camera)
+        # the checkpoint names its wrist cameras; older ones read the `wrist_camera` parameter
+        for k, cam in enumerate(pc.wrist_camera_names(cfg.wrist_camera)):
+            prefix = self.robot.interfaces.cameras.get(cam)
             if prefix is None:
-                raise ValueError(f"checkpoint needs wrist camera '{cfg.wrist_camera}', robot has "
+                raise ValueError(f"checkpoint needs wrist camera '{cam}', robot has "
                                  f"{sorted(self.robot.interfaces.cameras)}")
-            self.create_subscription(Image, prefix + "/image_raw", self._on_image, SENSOR,
+            self.create_subscription(Image, prefix + "/image_raw",
+                                     lambda msg, k=k: self._on_image(msg, k), SENSOR,
                                      callback_group=io_group)
         job = self._infer if self.sync is None else self._sync_call
         self._infer_worker = TriggeredWorker(job, "action_inference", self._on_infer_error)
@@ -156,13 +158,13 @@ class ActionExpertNode(StackNode):
         if self.planner_inputs is not None and self.sync.planner.needs_proprio:
             self.planner_inputs.on_joint_state(msg)
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image, camera_index: int = 0) -> None:
         if msg.encoding != "rgb8" or len(msg.data) != msg.height * msg.width * 3:
             self.get_logger().error(f"rejected wrist image: encoding {msg.encoding}, "
                                     f"{msg.width}x{msg.height}", throttle_duration_sec=2.0)
             return
         img = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
-        self.rt.on_wrist_image(img, stamp_to_s(msg.header.stamp))
+        self.rt.on_wrist_image(img, stamp_to_s(msg.header.stamp), camera_index)
 
     # --- inference / stream -------------------------------------------------------------------
     def _infer(self) -> None:

@@ -36,7 +36,10 @@ class ActionExpertConfig:
     num_blocks: int = 3               # residual FiLM blocks of the velocity net
     time_embed_dim: int = 64
     wrist_image_size: int = 0         # 0 = no wrist image input; else square side in pixels
-    wrist_image_channels: int = 3
+    wrist_image_channels: int = 3     # 3 per wrist camera: several are stacked along channels
+    # cameras the wrist input was trained on, in channel order; empty (checkpoints before Dec 5):
+    # one camera, the action expert node's ``wrist_camera``
+    wrist_cameras: tuple[str, ...] = ()
     num_inference_steps: int = 5      # K Euler steps at inference
     time_sampling: str = "beta"       # flow time t ~ schedule during training (see docs)
     time_beta_a: float = 1.0          # Beta(a, b) on t (t=0 noise, t=1 data)
@@ -63,6 +66,11 @@ class ActionExpertConfig:
             raise CheckpointError("step_period_s and latent_age_scale_s must be > 0")
         if self.wrist_image_size < 0 or (0 < self.wrist_image_size < 8):
             raise CheckpointError("wrist_image_size must be 0 (off) or >= 8")
+        object.__setattr__(self, "wrist_cameras", tuple(str(c) for c in self.wrist_cameras))
+        if self.wrist_cameras and (len(set(self.wrist_cameras)) != len(self.wrist_cameras)
+                                   or self.wrist_image_channels != 3 * len(self.wrist_cameras)):
+            raise CheckpointError(f"wrist_cameras {list(self.wrist_cameras)} need distinct names and "
+                                  f"wrist_image_channels = 3 per camera, got {self.wrist_image_channels}")
         if self.time_sampling not in TIME_SAMPLINGS:
             raise CheckpointError(f"time_sampling must be one of {TIME_SAMPLINGS}")
         if not (self.time_beta_a > 0 and self.time_beta_b > 0):
@@ -76,6 +84,13 @@ class ActionExpertConfig:
     def state_dim(self) -> int:
         return len(self.action_names)
 
+    def wrist_camera_names(self, legacy_camera: str = "wrist") -> tuple[str, ...]:
+        """The cameras System 1 reads, in channel order (none without a wrist input); a
+        checkpoint that does not name them reads ``legacy_camera`` (the node's ``wrist_camera``)."""
+        if not self.wrist_image_size:
+            return ()
+        return self.wrist_cameras or (legacy_camera,)
+
     @property
     def chunk_duration_s(self) -> float:
         return self.horizon * self.step_period_s
@@ -86,6 +101,7 @@ class ActionExpertConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["action_names"] = list(self.action_names)
+        d["wrist_cameras"] = list(self.wrist_cameras)
         return d
 
     @classmethod
@@ -100,8 +116,9 @@ class ActionExpertConfig:
         if unknown:
             raise CheckpointError(f"unknown config keys {unknown}")
         kw = dict(d)
-        if "action_names" in kw:
-            kw["action_names"] = tuple(kw["action_names"])
+        for k in ("action_names", "wrist_cameras"):
+            if k in kw:
+                kw[k] = tuple(kw[k])
         return cls(**kw)
 
     def save(self, path: str | Path) -> None:

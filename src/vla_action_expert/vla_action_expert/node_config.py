@@ -31,7 +31,7 @@ class ActionExpertNodeConfig:
     num_inference_steps: int = 0      # 0: the checkpoint's
     seed: int = -1                    # noise seed; -1: the checkpoint's
     torch_threads: int = 1
-    wrist_camera: str = "wrist"       # camera used when the checkpoint takes a wrist image
+    wrist_camera: str = "wrist"       # wrist-image checkpoints that do not name their wrist_cameras
     # wall clock: stream from an OS process of its own (ros_stream_process: no GIL shared with
     # inference); false: from a dedicated thread (stream_thread) or the executor. Sim time: timer.
     stream_process: bool = True

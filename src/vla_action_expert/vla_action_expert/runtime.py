@@ -52,6 +52,26 @@ class StreamOut:
     mode: str
 
 
+def stack_wrist_frames(frames, size_px: int) -> np.ndarray:
+    """Several wrist cameras' [H, W, 3] uint8 frames -> one [S, S, 3 * n] uint8 image: each
+    resized like the cached training frames (``resize_frames_uint8``), stacked along channels in
+    camera order, as the trainer stacks them.
+
+    Raises:
+        ValueError: a frame is not [H, W, 3].
+    """
+    from vla_planner.image_utils import resize_frames_uint8
+    out = []
+    for f in frames:
+        a = np.asarray(f)
+        if a.ndim != 3 or a.shape[2] != 3:
+            raise ValueError(f"wrist frame must be [H, W, 3], got {a.shape}")
+        if a.dtype != np.uint8:
+            a = (np.clip(a.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        out.append(resize_frames_uint8(a[None], size_px)[0])
+    return np.concatenate(out, axis=2)
+
+
 class ActionExpertRuntime:
     def __init__(self, policy: ActionExpertPolicy, executor_config: ExecutorConfig = ExecutorConfig(),
                  config: RuntimeConfig = RuntimeConfig()):
@@ -61,8 +81,11 @@ class ActionExpertRuntime:
         self._lock = threading.Lock()
         self._latent: tuple[np.ndarray, float] | None = None
         self._state: tuple[np.ndarray, float, float] | None = None  # (q, received, stamp)
-        self._wrist: np.ndarray | None = None
-        self._wrist_stamp_s = 0.0
+        cfg = policy.config
+        # one slot per wrist camera (wrist_cameras; one for checkpoints that do not name them)
+        n_wrist = (len(cfg.wrist_cameras) or 1) if cfg.wrist_image_size else 0
+        self._wrist: list[np.ndarray | None] = [None] * n_wrist
+        self._wrist_stamps_s = [0.0] * n_wrist
         self.stream_state = ActionStream(self.executor)
         self._seq = 0
         self.infer_wall_s = RollingStats(200)
@@ -113,11 +136,24 @@ class ActionExpertRuntime:
             self.stream_state.latch_hold(s)
         return None
 
-    def on_wrist_image(self, img: np.ndarray, stamp_s: float = 0.0) -> None:
-        """``stamp_s`` = the frame's header stamp, passed on with each chunk so a re-run can
-        use the very frame the chunk saw (a late frame is not the newest one before the request)."""
+    def on_wrist_image(self, img: np.ndarray, stamp_s: float = 0.0, camera_index: int = 0) -> None:
+        """The newest frame of wrist camera ``camera_index`` (the checkpoint's ``wrist_cameras``
+        order). ``stamp_s`` = the frame's header stamp, passed on with each chunk so a re-run can
+        use the very frame the chunk saw (a late frame is not the newest one before the request).
+
+        A checkpoint without a wrist input ignores the frame.
+
+        Raises:
+            IndexError: ``camera_index`` is not one of the checkpoint's wrist cameras.
+        """
+        if not self._wrist:
+            return
+        if not 0 <= camera_index < len(self._wrist):
+            raise IndexError(f"wrist camera index {camera_index}: the checkpoint reads "
+                             f"{len(self._wrist)} wrist camera(s)")
         with self._lock:
-            self._wrist, self._wrist_stamp_s = img, float(stamp_s)
+            self._wrist[camera_index] = img
+            self._wrist_stamps_s[camera_index] = float(stamp_s)
 
     # --- inference (inference thread) ---------------------------------------------------------
     def latent_age_s(self, now_s: float) -> float:
@@ -138,13 +174,19 @@ class ActionExpertRuntime:
             age = now_s - lstamp
             if age > self.config.latent_timeout_s:
                 return None, f"latent stale ({age:.3f} s)"
-            if cfg.wrist_image_size and self._wrist is None:
+            if any(w is None for w in self._wrist):
                 return None, "no wrist image yet"
+            wrist = None
+            if self._wrist:
+                wrist = self._wrist[0] if len(self._wrist) == 1 else \
+                    stack_wrist_frames(self._wrist, cfg.wrist_image_size)
             guide = self.executor.guidance(now_s, cfg.horizon, cfg.step_period_s)
             self._seq += 1
+            # a re-run finds each camera's frame by this stamp (camera 0's; the cameras of one
+            # sim render share it)
             return InferenceRequest(now_s, lat, lstamp, max(age, 0.0), self._state[0].copy(),
-                                    guide, self._seq, self._wrist, self._state[2],
-                                    self._wrist_stamp_s if cfg.wrist_image_size else 0.0), ""
+                                    guide, self._seq, wrist, self._state[2],
+                                    self._wrist_stamps_s[0] if self._wrist else 0.0), ""
 
     def run(self, req: InferenceRequest) -> np.ndarray:
         """The model call (no lock held). Raises ValueError on bad input / non-finite output."""

@@ -261,7 +261,7 @@ def test_sampler_wrist_image_is_the_newest_frame_at_each_state_row():
     from vla_tools.training_data import instruction_variants
     ep = _episode()
     ep.images[:, 1] = (ep.img_frames % 256).astype(np.uint8)[:, None, None, None]  # pixel = frame
-    cfg = BatchConfig(frames=8, repeats=4, horizon=4, wrist_camera_index=1)
+    cfg = BatchConfig(frames=8, repeats=4, horizon=4, wrist_camera_indices=(1,))
     b = DemoSampler([ep], _Table(instruction_variants(ep)), cfg).sample(np.random.default_rng(2))
     assert b["wrist"].shape == (32, 16, 16, 3) and b["wrist"].dtype == np.uint8
     state_row = b["state"][:, 0].astype(int)
@@ -276,11 +276,32 @@ def test_sampler_without_wrist_camera_draws_the_same_batches_as_before():
     ep = _episode()
     table = _Table(instruction_variants(ep))
     a = DemoSampler([ep], table, BatchConfig(frames=4, repeats=2, horizon=4)).sample(np.random.default_rng(5))
-    b = DemoSampler([ep], table, BatchConfig(frames=4, repeats=2, horizon=4, wrist_camera_index=1)
+    b = DemoSampler([ep], table, BatchConfig(frames=4, repeats=2, horizon=4, wrist_camera_indices=(1,))
                     ).sample(np.random.default_rng(5))
     assert "wrist" not in a
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_sampler_stacks_several_wrist_cameras_along_channels_in_the_given_order():
+    from vla_tools.training_data import instruction_variants
+    ep = _episode()
+    ep.images[:, 0] = 10
+    ep.images[:, 1] = 20
+    cfg = BatchConfig(frames=4, repeats=2, horizon=4, wrist_camera_indices=(1, 0))
+    b = DemoSampler([ep], _Table(instruction_variants(ep)), cfg).sample(np.random.default_rng(1))
+    assert b["wrist"].shape == (8, 16, 16, 6)
+    assert np.all(b["wrist"][..., :3] == 20) and np.all(b["wrist"][..., 3:] == 10)
+
+
+def test_stacked_wrist_frames_at_run_time_equal_the_stacked_training_frames():
+    """Two raw camera frames -> the runtime's stacked wrist input == the sampler's stacked cache."""
+    from vla_action_expert.runtime import stack_wrist_frames
+    rng = np.random.default_rng(3)
+    raw = rng.integers(0, 256, (2, 96, 96, 3), dtype=np.uint8)
+    cached = resize_images(raw, 16)                                   # [2, 16, 16, 3], per camera
+    trained = cached.transpose(1, 2, 0, 3).reshape(16, 16, 6)         # the sampler's stacking
+    np.testing.assert_array_equal(stack_wrist_frames(list(raw), 16), trained)
 
 
 def test_wrist_image_at_run_time_gets_the_pixels_training_used():

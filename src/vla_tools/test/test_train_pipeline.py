@@ -84,24 +84,40 @@ def test_init_from_a_missing_path_is_a_clear_error(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_aloha_transfer_trains_and_writes_loadable_checkpoints(tmp_path):
+def test_aloha_transfer_trains_with_both_wrist_cameras_and_runs_in_the_loop(tmp_path):
+    """ALOHA: System 1 reads both wrist cameras stacked along channels; the checkpoint names
+    them, loads, and an in-process episode feeds each camera to its slot."""
     from vla_action_expert.policy import ActionExpertPolicy
     from vla_common.config import load_robot_config
     from vla_planner.backbone import load_backbone
+    from vla_sim.factory import make_env
     from vla_tools.train_default import main
+    from vla_tools.training_rollout import InprocStack, RolloutConfig
     out = tmp_path / "models"
     rc = main(["--robot", "aloha", "--tasks", "transfer_cube", "--episodes", "2",
                "--data-dir", str(tmp_path / "data"), "--steps", "2", "--out", str(out),
-               "--run-dir", str(tmp_path / "run"), *TINY])
+               "--run-dir", str(tmp_path / "run"), *TINY, "--wrist-image-size", "32",
+               "--wrist-camera", "left_wrist,right_wrist"])
     assert rc == 0
     cfg = load_robot_config("aloha", "sim")
     bb = load_backbone(out / "planner", cfg.cameras, latent_dim=128)
     pol = ActionExpertPolicy.from_pretrained(out / "action_expert", cfg.command_names, 128)
+    assert pol.config.wrist_cameras == ("left_wrist", "right_wrist")
+    assert pol.config.wrist_image_channels == 6
     img = np.zeros((128, 128, 3), np.uint8)
     z = bb.infer({c: img for c in cfg.cameras}, "transfer the cube from the left arm to the right arm").latent
     chunk = pol.predict_action_chunk({"latent": z, "latent_age_s": 0.2,
-                                      "state": pol.norm.state_mean.astype(float)})
+                                      "state": pol.norm.state_mean.astype(float),
+                                      "wrist_image": np.zeros((128, 128, 6), np.uint8)})
     assert chunk.shape == (8, len(cfg.command_names)) and np.all(np.isfinite(chunk))
+    env = make_env(cfg)
+    try:
+        r = InprocStack(env, bb, pol).run_episode(
+            "transfer_cube", 100000, None, RolloutConfig(mode="async", max_duration_s=0.3,
+                                                         image_size_px=32))
+    finally:
+        env.close()
+    assert r.chunk_rate_hz > 0 and r.action_rate_hz > 0
 
 
 @pytest.mark.slow

@@ -78,9 +78,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--delay-max-s", type=float, default=0.3)
     p.add_argument("--image-size-px", type=int, default=64)
     p.add_argument("--wrist-image-size", type=int, default=0,
-                   help="System 1 also reads the newest frame of --wrist-camera at this side "
+                   help="System 1 also reads the newest frame of each --wrist-camera at this side "
                         "(0: off; must equal --image-size-px: the cached planner frames are used)")
-    p.add_argument("--wrist-camera", default="wrist", help="camera System 1 reads as its wrist image")
+    p.add_argument("--wrist-camera", default="wrist",
+                   help="camera(s) System 1 reads as its wrist image, comma-separated (several are "
+                        "stacked along channels; ALOHA: left_wrist,right_wrist); saved in the "
+                        "checkpoint's wrist_cameras")
     p.add_argument("--latent-dim", type=int, default=128)
     p.add_argument("--d-model", type=int, default=128)
     p.add_argument("--cnn-channels", default="16,32,64",
@@ -235,9 +238,12 @@ def main(argv=None) -> int:
             return 2
     names = tuple(robot.command_names)
     cams = tuple(robot.cameras)
-    if a.wrist_image_size and a.wrist_camera not in cams:
-        print(f"train_default: error: --wrist-camera {a.wrist_camera!r} is not one of the "
-              f"robot's cameras {list(cams)}", file=sys.stderr)
+    wrist_cams = tuple(c.strip() for c in a.wrist_camera.split(",") if c.strip()) \
+        if a.wrist_image_size else ()
+    bad = [c for c in wrist_cams if c not in cams]
+    if a.wrist_image_size and (bad or not wrist_cams or len(set(wrist_cams)) != len(wrist_cams)):
+        print(f"train_default: error: --wrist-camera {a.wrist_camera!r} must name distinct "
+              f"cameras of the robot {list(cams)}", file=sys.stderr)
         return 2
     grasp_groups = grasp_columns(robot)
     try:
@@ -279,11 +285,12 @@ def main(argv=None) -> int:
                                  keypoints=a.keypoints, keypoint_stage=a.keypoint_stage)
     ecfg = default_config(a.robot, names, latent_dim=a.latent_dim, horizon=a.horizon,
                           hidden_dim=a.hidden_dim, num_blocks=a.num_blocks, seed=a.seed,
-                          wrist_image_size=a.wrist_image_size)
+                          wrist_image_size=a.wrist_image_size,
+                          wrist_image_channels=3 * max(1, len(wrist_cams)), wrist_cameras=wrist_cams)
     bc = BatchConfig(frames=a.frames, repeats=a.repeats, horizon=ecfg.horizon,
                      step_period_s=ecfg.step_period_s, delay_min_s=a.delay_min_s,
                      delay_max_s=a.delay_max_s,
-                     wrist_camera_index=cams.index(a.wrist_camera) if a.wrist_image_size else -1)
+                     wrist_camera_indices=tuple(cams.index(c) for c in wrist_cams))
     sampler = DemoSampler(eps, table, bc)
     torch.manual_seed(a.seed)
     stats = None

@@ -258,7 +258,8 @@ class BatchConfig:
     delay_min_s: float = 0.1
     delay_max_s: float = 0.3
     paraphrase_prob: float = 0.5  # use another training phrasing of the same instruction
-    wrist_camera_index: int = -1  # >= 0: each S1 sample also gets that camera's newest frame
+    # each S1 sample also gets these cameras' newest frames, stacked along channels (empty: none)
+    wrist_camera_indices: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.frames < 1 or self.repeats < 1 or self.horizon < 1:
@@ -283,9 +284,9 @@ class DemoSampler:
         """Batch: ``images`` [F, n_cam, S, S, 3] uint8, ``text_idx`` [F], ``aux``/``aux_mask``
         [F, A], ``frame_of`` [F*R] (which observation each S1 sample uses), ``state`` [F*R, D],
         ``actions`` [F*R, H, D], ``mask`` [F*R, H], ``latent_age_s`` [F*R]; with
-        ``wrist_camera_index`` >= 0 also ``wrist`` [F*R, S, S, 3] uint8: that camera's newest
-        frame at each S1 sample's state row, as System 1 gets the newest wrist image at run time
-        while its latent is 100-300 ms older."""
+        ``wrist_camera_indices`` also ``wrist`` [F*R, S, S, 3 * n] uint8: those cameras' newest
+        frames at each S1 sample's state row, stacked along channels in that order, as System 1
+        gets the newest wrist images at run time while its latent is 100-300 ms older."""
         c = self.cfg
         F, R, H = c.frames, c.repeats, c.horizon
         ep_ids = rng.choice(len(self.eps), size=F, p=self.p)
@@ -295,8 +296,8 @@ class DemoSampler:
         actions = np.zeros((F * R, H, D), np.float32)
         mask = np.zeros((F * R, H), np.float32)
         age = np.zeros(F * R, np.float32)
-        wi = c.wrist_camera_index
-        wrist = [] if wi >= 0 else None
+        wi = list(c.wrist_camera_indices)
+        wrist = [] if wi else None
         for f, e_i in enumerate(ep_ids):
             ep = self.eps[e_i]
             T = len(ep.state)
@@ -318,7 +319,8 @@ class DemoSampler:
             age[sl] = (i - j) / c.fps
             if wrist is not None:
                 kw = np.searchsorted(ep.img_frames, i, side="right") - 1  # >= k: frame j <= i
-                wrist.append(ep.images[kw, wi])
+                w = ep.images[kw][:, wi]                                  # [R, n, S, S, 3]
+                wrist.append(w.transpose(0, 2, 3, 1, 4).reshape(*w.shape[0:1], *w.shape[2:4], -1))
         out = {"images": np.stack(images), "text_idx": text_idx, "aux": np.stack(aux),
                "aux_mask": np.stack(aux_mask), "frame_of": np.repeat(np.arange(F), R),
                "state": state, "actions": actions, "mask": mask, "latent_age_s": age}

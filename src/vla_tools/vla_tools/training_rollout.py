@@ -99,14 +99,14 @@ class InprocStack:
     def __init__(self, env, backbone, policy, executor_config=None, controller_factory=None,
                  wrist_camera: str = "wrist"):
         """wrist_camera: the camera whose newest frame System 1 reads when its checkpoint takes a
-        wrist image (the action expert node's ``wrist_camera``)."""
+        wrist image but does not name its ``wrist_cameras`` (the action expert node's
+        ``wrist_camera``)."""
         self.env, self.backbone, self.policy = env, backbone, policy
         self.executor_config = executor_config
         self.controller_factory = controller_factory  # () -> vla_controller Controller, or None
         self.cameras = tuple(backbone.cameras)
-        self.wrist_camera = wrist_camera if policy.config.wrist_image_size else None
-        if self.wrist_camera and self.wrist_camera not in self.cameras:
-            self.cameras += (self.wrist_camera,)
+        self.wrist_cameras = policy.config.wrist_camera_names(wrist_camera)
+        self.cameras += tuple(c for c in self.wrist_cameras if c not in self.cameras)
         names = tuple(policy.config.action_names)
         if names != tuple(env.command_names):
             raise ValueError(f"policy action names {names} != sim command names {env.command_names}")
@@ -168,8 +168,8 @@ class InprocStack:
                     img = env.render(c, cfg.image_size_px, cfg.image_size_px)
                     if c in self.backbone.cameras:
                         pcore.add_image(c, now, img)
-                    if c == self.wrist_camera:
-                        rt.on_wrist_image(img, now)
+                    if c in self.wrist_cameras:
+                        rt.on_wrist_image(img, now, self.wrist_cameras.index(c))
                 next_cam += 1.0 / cfg.camera_rate_hz
             js = env.joint_positions()
             rt.on_joint_state(env.command_names, js, now)

@@ -44,7 +44,8 @@ def rerun_main(argv=None) -> int:
                     help="the expert node's execution_strategy when the bag was recorded")
     ap.add_argument("--interpolation", default="cubic")
     ap.add_argument("--wrist-camera", default="wrist",
-                    help="the expert node's wrist_camera (only for a wrist-image checkpoint)")
+                    help="the expert node's wrist_camera (only for a wrist-image checkpoint that "
+                         "does not name its wrist_cameras)")
     ap.add_argument("--atol", type=float, default=1e-5)
     ap.add_argument("--out", default="", help="report directory (report.html/json, PNGs)")
     ap.add_argument("--write-bag", default="", help="write observations + new outputs as a bag")

@@ -48,7 +48,7 @@ class RerunConfig:
     atol_action: float = 1e-5
     atol_latent: float = 1e-5
     torch_threads: int = 1            # as the nodes run: same float reduction order
-    wrist_camera: str = "wrist"       # the action expert node's wrist_camera (its default)
+    wrist_camera: str = "wrist"       # wrist checkpoints that do not name their wrist_cameras (the node's default)
 
     def __post_init__(self):
         for k in ("stamp_tolerance_s", "latent_period_s", "chunk_period_s"):
@@ -230,6 +230,26 @@ class Rerunner:
         return out
 
     # --- System 1 ------------------------------------------------------------------------------
+    @staticmethod
+    def _feed_wrist(rt, cameras, frames, by_stamp, job: dict, t_req: float) -> str:
+        """Give ``rt`` each wrist camera's frame of the chunk: the frame whose stamp is the
+        chunk's ``wrist_image_stamp`` (camera 0's; the cameras of one sim render share it; another
+        camera without a frame of that stamp gets its newest frame at or before it); bags before
+        the field: the newest frame before the request. Returns why not ("" when fed)."""
+        stamp = job.get("wrist_stamp_s")
+        for i, cam in enumerate(cameras):
+            if stamp is None:
+                f = _frame_at(frames[i], t_req, np.inf)
+            else:
+                k = by_stamp[i].get(round(stamp, 9))
+                f = frames[i][k] if k is not None else \
+                    (_frame_at(frames[i], stamp, np.inf) if i > 0 else None)
+                if f is None:
+                    return f"its {cam} image (stamp {stamp:.6f}) is not in the bag"
+            if f is not None:
+                rt.on_wrist_image(f[1], f[0], i)
+        return ""
+
     def _chunk_jobs(self, rec: Recorded, latents: list[dict]) -> list[dict]:
         if rec.chunks:
             return [{"start_s": c["start_s"], "request_s": c.get("request_s", c["start_s"]),
@@ -263,9 +283,10 @@ class Rerunner:
         lat_stamps = [x["stamp_s"] for x in src]
         js_times = [x[0] for x in rec.joint_states]
         js_by_stamp = {round(t, 9): k for k, t in enumerate(rec.joint_state_stamps)}
-        wrist = self.cfg.wrist_camera if pol.config.wrist_image_size else None
-        wrist_frames = rec.images.get(wrist, []) if wrist else []
-        wrist_by_stamp = {round(t, 9): k for k, (t, _) in enumerate(wrist_frames)}
+        # the checkpoint's wrist cameras (older checkpoints: RerunConfig.wrist_camera)
+        wrists = pol.config.wrist_camera_names(self.cfg.wrist_camera)
+        wrist_frames = [rec.images.get(c, []) for c in wrists]
+        wrist_by_stamp = [{round(t, 9): k for k, (t, _) in enumerate(fr)} for fr in wrist_frames]
         out = []
         for job in self._chunk_jobs(rec, latents):
             # inputs as of the request (state, latent age, RTC guide); row 0 at the chunk's start
@@ -304,17 +325,10 @@ class Rerunner:
             if err:
                 skipped.append(f"chunk {job['sequence']}: {err}")
                 continue
-            if wrist and job.get("wrist_stamp_s") is not None:  # the very frame the chunk saw
-                k = wrist_by_stamp.get(round(job["wrist_stamp_s"], 9))
-                if k is None:
-                    skipped.append(f"chunk {job['sequence']}: its wrist image (stamp "
-                                   f"{job['wrist_stamp_s']:.6f}) is not in the bag")
-                    continue
-                rt.on_wrist_image(wrist_frames[k][1], wrist_frames[k][0])
-            elif wrist:  # bags before the field: the newest frame before the request
-                f = _frame_at(wrist_frames, t_req, np.inf)
-                if f is not None:
-                    rt.on_wrist_image(f[1], f[0])
+            missing = self._feed_wrist(rt, wrists, wrist_frames, wrist_by_stamp, job, t_req)
+            if missing:
+                skipped.append(f"chunk {job['sequence']}: {missing}")
+                continue
             req, why = rt.prepare(t_req)
             if req is None:
                 skipped.append(f"chunk {job['sequence']}: {why}")
