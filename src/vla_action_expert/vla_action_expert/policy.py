@@ -195,12 +195,34 @@ def wrist_image_tensor(img, cfg: ActionExpertConfig) -> torch.Tensor:
     """
     if img is None:
         raise ValueError("model needs a wrist image")
+    a = _frame_uint8(img, cfg.wrist_image_channels)
+    a = resize_frames_uint8(a[None], cfg.wrist_image_size)[0]
+    return torch.from_numpy(a.transpose(2, 0, 1).astype(np.float32) / 255.0)
+
+
+def stack_wrist_frames(frames, size_px: int) -> np.ndarray:
+    """Several wrist cameras' [H, W, 3] frames -> one [S, S, 3 * n] uint8 image: each resized
+    like the cached training frames (``resize_frames_uint8``; cameras may differ in size), stacked
+    along channels in camera order, as the trainer stacks them.
+
+    Raises:
+        ValueError: a frame that is not [H, W, 3] or holds NaN / inf.
+    """
+    return np.concatenate([resize_frames_uint8(_frame_uint8(f, 3)[None], size_px)[0]
+                           for f in frames], axis=2)
+
+
+def _frame_uint8(img, channels: int) -> np.ndarray:
+    """[H, W, channels] uint8 or float in [0, 1] -> uint8 (floats rounded to a camera's 8 bits).
+
+    Raises:
+        ValueError: wrong shape or channels, non-finite values.
+    """
     a = np.asarray(img)
-    if a.ndim != 3 or a.shape[2] != cfg.wrist_image_channels or min(a.shape[:2]) < 1:
-        raise ValueError(f"wrist image must be [H, W, {cfg.wrist_image_channels}], got {a.shape}")
-    if a.dtype != np.uint8:  # float in [0, 1]: to the 8 bits a camera frame has
+    if a.ndim != 3 or a.shape[2] != channels or min(a.shape[:2]) < 1:
+        raise ValueError(f"wrist image must be [H, W, {channels}], got {a.shape}")
+    if a.dtype != np.uint8:
         if not np.all(np.isfinite(a)):
             raise ValueError("wrist image contains NaN or inf")
         a = (np.clip(a.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    a = resize_frames_uint8(a[None], cfg.wrist_image_size)[0]
-    return torch.from_numpy(a.transpose(2, 0, 1).astype(np.float32) / 255.0)
+    return a

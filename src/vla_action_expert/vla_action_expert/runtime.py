@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vla_action_expert.executor import ChunkExecutor, ExecutorConfig, TimedChunk
-from vla_action_expert.policy import ActionExpertPolicy
+from vla_action_expert.policy import ActionExpertPolicy, stack_wrist_frames
 from vla_common.timing import RateMeter, RollingStats
 
 NO_INPUT, NO_LATENT_HOLD, STREAMING, HOLDING = "no_input", "no_latent_hold", "streaming", "holding"
@@ -50,26 +50,6 @@ class StreamOut:
     chunk_sequence: int
     step_index: int
     mode: str
-
-
-def stack_wrist_frames(frames, size_px: int) -> np.ndarray:
-    """Several wrist cameras' [H, W, 3] uint8 frames -> one [S, S, 3 * n] uint8 image: each
-    resized like the cached training frames (``resize_frames_uint8``), stacked along channels in
-    camera order, as the trainer stacks them.
-
-    Raises:
-        ValueError: a frame is not [H, W, 3].
-    """
-    from vla_planner.image_utils import resize_frames_uint8
-    out = []
-    for f in frames:
-        a = np.asarray(f)
-        if a.ndim != 3 or a.shape[2] != 3:
-            raise ValueError(f"wrist frame must be [H, W, 3], got {a.shape}")
-        if a.dtype != np.uint8:
-            a = (np.clip(a.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        out.append(resize_frames_uint8(a[None], size_px)[0])
-    return np.concatenate(out, axis=2)
 
 
 class ActionExpertRuntime:
@@ -176,17 +156,22 @@ class ActionExpertRuntime:
                 return None, f"latent stale ({age:.3f} s)"
             if any(w is None for w in self._wrist):
                 return None, "no wrist image yet"
-            wrist = None
-            if self._wrist:
-                wrist = self._wrist[0] if len(self._wrist) == 1 else \
-                    stack_wrist_frames(self._wrist, cfg.wrist_image_size)
-            guide = self.executor.guidance(now_s, cfg.horizon, cfg.step_period_s)
-            self._seq += 1
+            frames = list(self._wrist)
             # a re-run finds each camera's frame by this stamp (camera 0's; the cameras of one
             # sim render share it)
-            return InferenceRequest(now_s, lat, lstamp, max(age, 0.0), self._state[0].copy(),
-                                    guide, self._seq, wrist, self._state[2],
-                                    self._wrist_stamps_s[0] if self._wrist else 0.0), ""
+            wrist_stamp_s = self._wrist_stamps_s[0] if frames else 0.0
+            guide = self.executor.guidance(now_s, cfg.horizon, cfg.step_period_s)
+            self._seq += 1
+            seq, state, state_stamp_s = self._seq, self._state[0].copy(), self._state[2]
+        # several cameras are resized and stacked outside the lock: the stream tick takes it
+        wrist = frames[0] if len(frames) == 1 else None
+        if len(frames) > 1:
+            try:
+                wrist = stack_wrist_frames(frames, cfg.wrist_image_size)
+            except ValueError as e:
+                return None, f"bad wrist image: {e}"
+        return InferenceRequest(now_s, lat, lstamp, max(age, 0.0), state, guide, seq, wrist,
+                                state_stamp_s, wrist_stamp_s), ""
 
     def run(self, req: InferenceRequest) -> np.ndarray:
         """The model call (no lock held). Raises ValueError on bad input / non-finite output."""

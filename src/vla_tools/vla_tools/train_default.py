@@ -212,8 +212,7 @@ def main(argv=None) -> int:
     from vla_common.dataset import DatasetError
     from vla_planner.embedded import EmbeddedPlannerConfig
     from vla_tools.training_data import BatchConfig, DemoSampler, EmbeddingTable, aux_stats, \
-        grasp_columns, \
-        instruction_variants, load_demos
+        grasp_columns, instruction_variants, load_demos
     from vla_tools.training_model import DualSystem, norm_from_episodes
 
     t_start = time.monotonic()
