@@ -37,7 +37,7 @@ def main() -> int:
     ap.add_argument("--iters", type=int, default=300)
     ap.add_argument("--episodes", type=int, default=0)
     a = ap.parse_args()
-    from vla_action_expert.policy import ActionExpertPolicy
+    from vla_action_expert.policy import ActionExpertPolicy, stack_wrist_frames
     from vla_common.config import find_config_dir, load_robot_config
     from vla_planner.backbone import load_backbone
     torch.set_num_threads(1)
@@ -49,7 +49,7 @@ def main() -> int:
         print(f"{sub}: {(models / sub / 'model.safetensors').stat().st_size / 1e6:.2f} MB")
     rng = np.random.default_rng(0)
     imgs = {c: rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for c in cfg.cameras}
-    text = "pick up the red cube"
+    text = "pick up the red cube" if a.robot == "franka" else "transfer the cube from the left arm to the right arm"
     for _ in range(10):
         bb.infer(imgs, text)
     s2 = []
@@ -61,20 +61,30 @@ def main() -> int:
     H, D = pol.config.horizon, pol.config.action_dim
     obs = {"latent": np.zeros(pol.config.latent_dim, np.float32), "latent_age_s": 0.2,
            "state": pol.norm.state_mean.astype(float)}
-    if pol.config.wrist_image_size:  # a raw camera frame: the policy's resize is part of the call
-        obs["wrist_image"] = imgs[cfg.cameras[-1]]
+    # raw camera frames: their resize (and, for several wrist cameras, the runtime's stacking)
+    # is part of the timed call
+    wrist_frames = [imgs[c] for c in pol.config.wrist_camera_names(cfg.cameras[-1])]
+
+    def wrist_input():
+        return wrist_frames[0] if len(wrist_frames) == 1 else \
+            stack_wrist_frames(wrist_frames, pol.config.wrist_image_size)
+    if wrist_frames:
+        obs["wrist_image"] = wrist_input()
     guide = (np.tile(pol.norm.action_mean, (H, 1)), np.r_[np.ones(3), np.linspace(1, 0, H - 3)])
     for _ in range(10):
         pol.predict_action_chunk(obs, guide=guide)
     s1 = []
     for _ in range(a.iters):
         t0 = time.perf_counter()
+        if len(wrist_frames) > 1:
+            obs["wrist_image"] = wrist_input()
         pol.predict_action_chunk(obs, guide=guide)
         s1.append(time.perf_counter() - t0)
     print(f"System 1 chunk H={H} D={D} K={pol.num_inference_steps} (1 thread, RTC guide): {pct(s1)}")
     if a.episodes:
         from vla_tools.evaluate import evaluate_inproc, print_table
-        res = evaluate_inproc(a.robot, ["pick_cube"], list(range(100000, 100000 + a.episodes)),
+        task = "pick_cube" if a.robot == "franka" else "transfer_cube"
+        res = evaluate_inproc(a.robot, [task], list(range(100000, 100000 + a.episodes)),
                               models / "planner", models / "action_expert", ("async", "sync"))
         print_table(res["summary"])
     return 0
