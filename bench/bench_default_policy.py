@@ -25,6 +25,10 @@ os.environ.setdefault("MUJOCO_GL", "osmesa")
 os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 
 
+BENCH_TASK = {"franka": ("pick_cube", {"color": "red"}),
+              "aloha": ("transfer_cube", {"color": "red", "from_arm": "left", "to_arm": "right"})}
+
+
 def pct(v):
     v = np.asarray(v) * 1e3
     return f"p50 {np.percentile(v, 50):.2f} ms  p99 {np.percentile(v, 99):.2f} ms  (n={len(v)})"
@@ -40,6 +44,7 @@ def main() -> int:
     from vla_action_expert.policy import ActionExpertPolicy, stack_wrist_frames
     from vla_common.config import find_config_dir, load_robot_config
     from vla_planner.backbone import load_backbone
+    from vla_sim.instructions import canonical_instruction
     torch.set_num_threads(1)
     models = Path(a.models) if a.models else find_config_dir().parent / "models" / a.robot
     cfg = load_robot_config(a.robot, "sim")
@@ -49,7 +54,9 @@ def main() -> int:
         print(f"{sub}: {(models / sub / 'model.safetensors').stat().st_size / 1e6:.2f} MB")
     rng = np.random.default_rng(0)
     imgs = {c: rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for c in cfg.cameras}
-    text = "pick up the red cube" if a.robot == "franka" else "transfer the cube from the left arm to the right arm"
+    # the robot's default task, phrased by its canonical training template (vla_sim.instructions)
+    task, params = BENCH_TASK[a.robot]
+    text = canonical_instruction(task, params)
     for _ in range(10):
         bb.infer(imgs, text)
     s2 = []
@@ -83,7 +90,6 @@ def main() -> int:
     print(f"System 1 chunk H={H} D={D} K={pol.num_inference_steps} (1 thread, RTC guide): {pct(s1)}")
     if a.episodes:
         from vla_tools.evaluate import evaluate_inproc, print_table
-        task = "pick_cube" if a.robot == "franka" else "transfer_cube"
         res = evaluate_inproc(a.robot, [task], list(range(100000, 100000 + a.episodes)),
                               models / "planner", models / "action_expert", ("async", "sync"))
         print_table(res["summary"])
