@@ -182,3 +182,27 @@ def test_graph_backend_counts_wrong_object_picks_from_the_sim_task_json():
     s = evaluate.summarize([_ep("async", "pick_cube", 1, True, 3.0, wrong=wrong_object_picks(fresh)),
                             _ep("async", "pick_cube", 2, False, wrong=wrong_object_picks(lifted))])
     assert s["async"]["pick_cube"]["episodes_with_wrong_object_pick"] == 1
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--backend", "inproc", "--inference-rate-hz", "0"], "finite number > 0"),
+    (["--backend", "inproc", "--inference-rate-hz", "nan"], "finite number > 0"),
+    (["--backend", "inproc", "--inference-rate-hz", "-3"], "finite number > 0"),
+    (["--backend", "ros", "--inference-rate-hz", "3"], "for --backend inproc")])
+def test_cli_bad_inference_rate_is_a_clear_error(argv, message, capsys):
+    assert evaluate.main(["--seeds", "100000:100002", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_inference_rate_reaches_the_in_process_evaluation_and_the_summary(tmp_path, monkeypatch):
+    seen = {}
+
+    def one_episode(robot, tasks, seeds, planner, expert, modes, templates, progress,
+                    on_result, *args, **kwargs):
+        seen.update(kwargs)
+        on_result(_ep("async", "pick_cube", 100000, True, 3.0))
+    monkeypatch.setattr(evaluate, "evaluate_inproc", one_episode)
+    rc = evaluate.main(["--backend", "inproc", "--seeds", "100000:100001", "--modes", "async",
+                        "--inference-rate-hz", "3", "--out", str(tmp_path), "--no-progress"])
+    assert rc == 0 and seen["inference_rate_hz"] == 3.0
+    assert json.loads((tmp_path / "summary.json").read_text())["meta"]["inference_rate_hz"] == 3.0

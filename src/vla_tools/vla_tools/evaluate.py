@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -134,8 +135,12 @@ def summarize(results: Sequence[dict]) -> dict:
 def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], planner_dir, expert_dir,
                     modes: Sequence[str] = ("async", "sync"), templates=None, progress: bool = True,
                     on_result=None, fixed_delays_s=None, torch_threads: int = 1,
-                    controller: bool = True) -> dict:
-    """Run every (mode, task, seed) in process; returns {"episodes": [...], "summary": {...}}."""
+                    controller: bool = True, inference_rate_hz: float | None = None) -> dict:
+    """Run every (mode, task, seed) in process; returns {"episodes": [...], "summary": {...}}.
+
+    ``inference_rate_hz``: async mode's chunk request rate (None: ``RolloutConfig``'s default,
+    the nodes' ``inference_rate_hz``); sync mode requests a chunk when the last one is used up.
+    """
     import torch
     from tqdm import tqdm
 
@@ -164,7 +169,9 @@ def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], plan
             if templates:
                 env.reset(task, seed)
                 instr = instruction_for(templates, task, seed, env.task_params)
-            r = stack.run_episode(task, seed, instr, RolloutConfig(mode=mode, fixed_delays_s=fixed_delays_s))
+            rate = {} if inference_rate_hz is None else {"inference_rate_hz": inference_rate_hz}
+            r = stack.run_episode(task, seed, instr,
+                                  RolloutConfig(mode=mode, fixed_delays_s=fixed_delays_s, **rate))
             d = r.to_json()
             d["extra"]["controller"] = controller
             results.append(d)
@@ -197,6 +204,9 @@ def main(argv=None) -> int:
                     help="inproc only: the stream goes straight to the simulator's position "
                          "actuators (no controller core: no target delay, no velocity and "
                          "acceleration limits)")
+    ap.add_argument("--inference-rate-hz", type=float, default=None,
+                    help="inproc only: async mode's chunk requests per second (default: the "
+                         "nodes' inference_rate_hz, 10)")
     ap.add_argument("--real-time-factor", type=float, default=1.0,
                     help="ros backend: the simulator's pace (vla_sim real_time_factor); < 1 gives "
                          "a loaded 2-core machine the CPU to run every node at its rate in sim "
@@ -213,6 +223,15 @@ def main(argv=None) -> int:
         print(f"evaluate: error: seeds below {EVAL_SEED_MIN} may be training seeds "
               "(use --allow-train-seeds to evaluate on them anyway)", file=sys.stderr)
         return 2
+    if a.inference_rate_hz is not None:
+        if a.backend != "inproc":
+            print("evaluate: error: --inference-rate-hz is for --backend inproc (the graph reads "
+                  "inference_rate_hz from config/<robot>_sim.yaml)", file=sys.stderr)
+            return 2
+        if not (math.isfinite(a.inference_rate_hz) and a.inference_rate_hz > 0):
+            print(f"evaluate: error: --inference-rate-hz must be a finite number > 0, got "
+                  f"{a.inference_rate_hz}", file=sys.stderr)
+            return 2
     modes = [m.strip() for m in a.modes.split(",") if m.strip()]
     bad = [m for m in modes if m not in ("async", "sync")]
     if bad or not modes:
@@ -236,14 +255,15 @@ def main(argv=None) -> int:
             "robot": a.robot, "tasks": tasks, "seeds": [min(seeds), max(seeds)], "n_seeds": len(seeds),
             "modes": modes, "backend": a.backend, "instructions": a.instructions,
             "models": str(models), "real_time_factor": a.real_time_factor,
-            "controller": a.backend == "ros" or not a.no_controller}
+            "controller": a.backend == "ros" or not a.no_controller,
+            "inference_rate_hz": a.inference_rate_hz}
     interrupted = False
     try:
         if a.backend == "inproc":
             fd = tuple(float(x) / 1e3 for x in a.fixed_delays_ms.split(",")) if a.fixed_delays_ms else None
             evaluate_inproc(a.robot, tasks, seeds, models / "planner", models / "action_expert",
                             modes, templates, not a.no_progress, on_result, fd,
-                            controller=not a.no_controller)
+                            controller=not a.no_controller, inference_rate_hz=a.inference_rate_hz)
         else:
             from vla_tools.ros_eval_graph import evaluate_graph
             evaluate_graph(a.robot, tasks, seeds, models, modes, templates, out,
