@@ -160,6 +160,9 @@ def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], plan
         from vla_controller.config_file import make_controller
         factory = lambda: make_controller(cfg)  # noqa: E731 (a fresh controller per episode)
     stack = InprocStack(env, bb, pol, controller_factory=factory)
+    rollout_kw = {"fixed_delays_s": fixed_delays_s}  # the same for every episode
+    if inference_rate_hz is not None:
+        rollout_kw["inference_rate_hz"] = inference_rate_hz
     results = []
     jobs = [(m, t, s) for m in modes for t in tasks for s in seeds]
     bar = tqdm(jobs, desc="eval (inproc)", unit="ep", disable=not progress, dynamic_ncols=True)
@@ -169,9 +172,7 @@ def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], plan
             if templates:
                 env.reset(task, seed)
                 instr = instruction_for(templates, task, seed, env.task_params)
-            rate = {} if inference_rate_hz is None else {"inference_rate_hz": inference_rate_hz}
-            r = stack.run_episode(task, seed, instr,
-                                  RolloutConfig(mode=mode, fixed_delays_s=fixed_delays_s, **rate))
+            r = stack.run_episode(task, seed, instr, RolloutConfig(mode=mode, **rollout_kw))
             d = r.to_json()
             d["extra"]["controller"] = controller
             results.append(d)
@@ -205,8 +206,8 @@ def main(argv=None) -> int:
                          "actuators (no controller core: no target delay, no velocity and "
                          "acceleration limits)")
     ap.add_argument("--inference-rate-hz", type=float, default=None,
-                    help="inproc only: async mode's chunk requests per second (default: the "
-                         "nodes' inference_rate_hz, 10)")
+                    help="inproc only: async mode's chunk requests per second (default: "
+                         "RolloutConfig's, the same as the nodes' inference_rate_hz)")
     ap.add_argument("--real-time-factor", type=float, default=1.0,
                     help="ros backend: the simulator's pace (vla_sim real_time_factor); < 1 gives "
                          "a loaded 2-core machine the CPU to run every node at its rate in sim "
