@@ -215,7 +215,10 @@ class ActionExpertNode(StackNode):
                         state_stamp=s_to_stamp(req.state_stamp_s),
                         wrist_image_stamp=s_to_stamp(req.wrist_stamp_s),
                         # the state itself: a bag that lost this joint state still re-runs
-                        state_names=self.names, state_position=req.state.tolist())
+                        state_names=self.names, state_position=req.state.tolist(),
+                        # the RTC weights: a re-run rebuilds the guide without our delay history
+                        guide_weight=[] if req.guide is None
+                        else np.asarray(req.guide[1], np.float32).tolist())
         m.header.stamp = s_to_stamp(req.start_s)
         self.chunk_pub.publish(m)
 

@@ -188,11 +188,22 @@ class ActionExpertRuntime:
         synchronous baseline passes ``now_s``: its chunk starts when the call returns).
         """
         start = req.start_s if start_s is None else start_s
-        tc = TimedChunk(chunk, start, self.policy.config.step_period_s, req.sequence)
-        with self._lock:
-            self.executor.record_delay(now_s - req.start_s)
-            self.executor.add_chunk(tc, now_s)
+        tc = self.commit_chunk(chunk, start, req.sequence, req.start_s, now_s)
         self.infer_wall_s.add(wall_s)
+        return tc
+
+    def commit_chunk(self, chunk: np.ndarray, start_s: float, sequence: int, request_s: float,
+                     now_s: float) -> TimedChunk:
+        """Hand the executor a chunk made elsewhere (a re-run's recorded chunk it cannot
+        recompute) as if inferred here: requested at ``request_s``, available at ``now_s``.
+
+        Raises:
+            ValueError: the chunk is not [H, D] finite, or its action dim changed.
+        """
+        tc = TimedChunk(chunk, start_s, self.policy.config.step_period_s, sequence)
+        with self._lock:
+            self.executor.record_delay(now_s - request_s)
+            self.executor.add_chunk(tc, now_s)
         return tc
 
     # --- streaming (stream timer) -------------------------------------------------------------

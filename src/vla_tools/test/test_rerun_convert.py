@@ -189,6 +189,76 @@ def test_rerun_commits_chunks_at_recorded_available_time(setup):
     assert [c["log_s"] for c in res.chunks] == [c["available_s"] for c in rec.chunks]
 
 
+def test_chunks_carry_their_rtc_guide_weights(setup):
+    from vla_tools.bags.rerun import load_recorded
+    d, robot, topics, rr, first = setup
+    rec = load_recorded(d / "ref", robot, topics)
+    h = rec.chunks[0]["data"].shape[0]
+    assert rec.chunks[0]["sequence"] == 1 and rec.chunks[0]["guide_weight"].size == 0  # nothing to guide by
+    assert all(c["guide_weight"].shape == (h,) and c["guide_weight"][0] == 1.0 for c in rec.chunks[1:])
+    for c, n in zip(rec.chunks, first.chunks):
+        assert np.array_equal(c["guide_weight"], n["guide_weight"])
+
+
+def test_bag_that_begins_after_the_stack_reruns_identically_after_a_context_chunk(setup):
+    """The recorder matched the chunk publisher after its first chunk, and lost another: the
+    chunk after each gap was guided by a chunk the bag lacks. It is committed as recorded (not
+    compared); every other chunk re-runs bit-identically."""
+    from vla_tools.bags.rerun import load_recorded
+    d, robot, topics, rr, _ = setup
+    rec = load_recorded(d / "ref", robot, topics)
+    assert len(rec.chunks) >= 7
+    lost = {rec.chunks[0]["sequence"], rec.chunks[3]["sequence"]}
+    rec.chunks = [c for c in rec.chunks if c["sequence"] not in lost]
+    res = rr.run(rec)
+    assert res.context_chunks == [2, 5]
+    assert res.skipped == [f"chunk {s}: guided by chunk {s - 1}, which the bag lacks: its recorded "
+                           "actions are committed as context, not compared" for s in (2, 5)]
+    acts = {x.name: x for x in res.divergences}["actions"]
+    assert not res.diverged and acts.summary()["max_abs_error"] == 0.0
+    assert acts.recorded.shape[0] == (len(rec.chunks) - 2) * rec.chunks[0]["data"].shape[0]
+
+
+def test_bag_whose_images_begin_late_makes_the_early_latents_and_chunks_context(setup):
+    """The camera topics matched the recorder later than the rest: latents of images before the
+    bag's first image, and the chunks made from them, cannot be recomputed. They are context
+    (not compared); everything after re-runs bit-identically. A frame lost later is still a
+    divergence."""
+    from vla_tools.bags.rerun import load_recorded
+    d, robot, topics, rr, _ = setup
+    rec = load_recorded(d / "ref", robot, topics)
+    t0 = rec.latents[2]["stamp_s"] + 1e-3  # the first two latents' images predate the bag
+    for c in rec.images:
+        rec.images[c] = [f for f in rec.images[c] if f[0] >= t0]
+    res = rr.run(rec)
+    assert res.context_latents == [x["stamp_s"] for x in rec.latents[:3]]
+    early = [c["sequence"] for c in rec.chunks if c["latent_stamp_s"] < t0]
+    assert early and res.context_chunks == early
+    assert not res.diverged and not res.warnings
+    n = {x.name: x for x in res.divergences}
+    assert n["latents"].recorded.shape[0] == len(rec.latents) - 3
+    assert n["actions"].recorded.shape[0] == (len(rec.chunks) - len(early)) * 16
+    cam = robot.cameras[0]
+    mid = rec.latents[5]["stamp_s"]
+    rec.images[cam] = [f for f in rec.images[cam] if abs(f[0] - mid) > 1e-6]
+    assert rr.run(rec).diverged
+
+
+def test_rerun_guides_with_the_recorded_weights_not_its_own_delay_estimate(setup):
+    """Chunks that became available later than the re-run's delay history says (e.g. its
+    warm-up began before the bag): the recorded guide weights keep the re-run exact; a bag
+    without them (older than the field) re-runs on its own estimate and diverges."""
+    from vla_tools.bags.rerun import load_recorded
+    d, robot, topics, rr, _ = setup
+    rec = load_recorded(d / "ref", robot, topics)
+    for c in rec.chunks:
+        c["available_s"] += 0.06
+    assert not rr.run(rec).diverged
+    for c in rec.chunks:
+        c["guide_weight"] = None
+    assert rr.run(rec).diverged
+
+
 def test_rerun_takes_the_joint_state_named_by_state_stamp(setup):
     """Chunks carry the stamp of the state they were made from; the re-run takes that very state
     (not the newest one logged before the request), and says so when it is missing."""
@@ -308,6 +378,8 @@ def _wrist_run(setup, tmp_path):
                        "state": (tuple(pol.config.action_names), req.state.copy()),
                        "wrist_stamp_s": req.wrist_stamp_s, "log_s": commit_s,
                        "latent_stamp_s": req.latent_stamp_s,
+                       "guide_weight": np.zeros(0, np.float32) if req.guide is None
+                       else np.asarray(req.guide[1], np.float32),
                        "period_s": pol.config.step_period_s, "data": chunk})
         used.append(w)
     write_rerun_bag(d / "obs", tmp_path / "wrist_ref",

@@ -76,6 +76,9 @@ def rerun_main(argv=None) -> int:
     if res.own_state_chunks:
         print(f"  {res.own_state_chunks} chunks on the state they carry (the bag lacks their "
               "joint state: recorder lost it)")
+    if res.context_chunks:
+        print(f"  {len(res.context_chunks)} chunks after a gap in the bag's chunk sequence "
+              f"(first {res.context_chunks[0]}) committed as recorded: context, not compared")
     for s in res.skipped[:10]:
         print(f"  skipped: {s}")
     for d in res.divergences:

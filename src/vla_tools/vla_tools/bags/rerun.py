@@ -8,9 +8,15 @@ from the same inputs (images whose stamp equals the latent stamp; the joint stat
 the chunk's ``state_stamp``, or the state the chunk carries when the bag lacks it, or in bags
 before those fields the newest joint state logged before the request; the latent with the
 chunk's ``latent_stamp``; the wrist frame of the chunk's ``wrist_image_stamp`` for a
-wrist-image checkpoint; noise seed from the chunk sequence), so the same checkpoint gives
-identical outputs. Bags with observations only get
-a fixed schedule (``latent_period_s``, ``chunk_period_s``).
+wrist-image checkpoint; noise seed from the chunk sequence; the RTC guide weights the chunk
+carries, with the re-run's previous chunk as target), so the same checkpoint gives identical
+outputs. Bags with observations only get a fixed schedule (``latent_period_s``,
+``chunk_period_s``).
+
+A bag that begins after the stack did (a recorder started, or matched the publisher, after the
+first chunk) or that lost a chunk: the chunk after the gap was guided by a chunk the bag lacks,
+so it cannot be recomputed. Its recorded actions are committed instead (a *context* chunk, listed
+in ``RerunResult.context_chunks`` and not compared), and the chunks after it are compared again.
 """
 from __future__ import annotations
 
@@ -115,6 +121,7 @@ def load_recorded(bag: str | Path, robot, topics) -> Recorded:
             own_names = tuple(getattr(d, "state_names", ()) or ())
             own_pos = np.asarray(getattr(d, "state_position", ()), np.float64).reshape(-1)
             ws = getattr(d, "wrist_image_stamp", None)  # absent in bags before the field
+            gw = getattr(d, "guide_weight", None)  # absent in bags before the field
             rec.chunks.append({"log_s": t_s, "start_s": start_s,
                                "state_stamp_s": _t(st) if st is not None and (st.sec or st.nanosec)
                                else None,
@@ -124,6 +131,8 @@ def load_recorded(bag: str | Path, robot, topics) -> Recorded:
                                # zero: no wrist model when recorded, or a bag before the field
                                "wrist_stamp_s": _t(ws) if ws is not None and (ws.sec or ws.nanosec)
                                else None,
+                               "guide_weight": None if gw is None
+                               else np.asarray(gw, np.float32).reshape(-1),
                                "sequence": int(d.sequence), "latent_stamp_s": _t(d.latent_stamp),
                                "names": tuple(d.action_names), "period_s": float(d.step_period_s),
                                "data": np.asarray(d.data, np.float32).reshape(
@@ -142,6 +151,8 @@ class RerunResult:
     read_error: str = ""
     warnings: list[str] = field(default_factory=list)
     own_state_chunks: int = 0       # chunks re-run on the state they carry (bag lacked it)
+    context_chunks: list[int] = field(default_factory=list)  # sequences committed as recorded
+    context_latents: list[float] = field(default_factory=list)  # stamps whose images predate the bag
 
     @property
     def diverged(self) -> bool:
@@ -212,14 +223,21 @@ class Rerunner:
                 last = stamp
         return out
 
-    def _run_planner(self, rec: Recorded, skipped: list[str]) -> list[dict]:
+    def _run_planner(self, rec: Recorded, skipped: list[str],
+                     context: list[float]) -> list[dict]:
         out = []
+        firsts = {c: (rec.images.get(c) or [(np.inf, None)])[0][0] for c in self.robot.cameras}
         for tgt in self._latent_targets(rec):
             imgs = {c: _image_at(rec.images.get(c, []), tgt["stamp_s"], self.cfg.stamp_tolerance_s)
                     for c in self.robot.cameras}
             missing = [c for c, v in imgs.items() if v is None]
             if missing:
-                skipped.append(f"latent at {tgt['stamp_s']:.3f}: no image of {missing}")
+                why = f"latent at {tgt['stamp_s']:.3f}: no image of {missing}"
+                if all(tgt["stamp_s"] < firsts[c] - 1e-6 for c in missing):
+                    # its images predate the bag (recorder started or matched later): context
+                    context.append(tgt["stamp_s"])
+                    why += " (before the bag's first one: context, not compared)"
+                skipped.append(why)
                 continue
             try:
                 lat = self.backbone.infer(imgs, tgt["instruction"]).latent
@@ -256,6 +274,7 @@ class Rerunner:
                      "state_stamp_s": c.get("state_stamp_s"), "state": c.get("state"),
                      "wrist_stamp_s": c.get("wrist_stamp_s"), "sequence": c["sequence"],
                      "commit_s": c["log_s"] if c.get("available_s") is None else c["available_s"],
+                     "guide_weight": c.get("guide_weight"), "recorded": c["data"],
                      "latent_stamp_s": c["latent_stamp_s"]} for c in rec.chunks]
         if not latents or not rec.joint_states:
             return []
@@ -265,13 +284,92 @@ class Rerunner:
         while t <= end + 1e-9:
             jobs.append({"start_s": t, "request_s": t, "state_stamp_s": None, "state": None,
                          "wrist_stamp_s": None, "commit_s": t,
-                         "sequence": seq, "latent_stamp_s": None})
+                         "sequence": seq, "latent_stamp_s": None, "guide_weight": None,
+                         "recorded": None})
             seq += 1
             t += self.cfg.chunk_period_s
         return jobs
 
+    def _guide(self, job: dict, req) -> tuple[tuple | None, str]:
+        """The RTC guide to re-run ``job`` with: the recorded weights on the re-run's own
+        previous chunk (the node's delay estimate then does not matter), or the re-run
+        executor's guide for bags before ``guide_weight``. (None, why) when not reproducible."""
+        w = job.get("guide_weight")
+        if w is None:
+            return req.guide, ""
+        if w.size == 0:
+            return None, ""
+        if req.guide is None:
+            return None, "guided by a chunk the re-run does not hold"
+        if w.shape[0] != req.guide[0].shape[0]:
+            return None, f"{w.shape[0]} guide weights for a horizon of {req.guide[0].shape[0]}"
+        return (req.guide[0], w), ""
+
+    @staticmethod
+    def _commit_recorded(rt, job: dict) -> bool:
+        """Commit the recorded chunk of ``job`` (one the re-run cannot recompute) so the chunks
+        after it are guided by what the node executed. False: the bag holds no usable one."""
+        data = job.get("recorded")
+        if data is None:
+            return False
+        try:
+            rt.commit_chunk(data.astype(np.float64), job["start_s"], job["sequence"],
+                            job["request_s"], job["commit_s"])
+        except ValueError:
+            return False
+        return True
+
+    def _feed(self, rt, job: dict, inp: dict, own_state: list[int]):
+        """Give ``rt`` the inputs of ``job`` as of its request and snapshot them.
+
+        Returns:
+            (request or None, why not, whether the missing input predates the bag's first one)
+        """
+        t_req, src = job["request_s"], inp["latents"]
+        if job["latent_stamp_s"] is not None:
+            i = bisect.bisect_left(inp["lat_stamps"], job["latent_stamp_s"] - 1e-6)
+            ok = i < len(src) and abs(src[i]["stamp_s"] - job["latent_stamp_s"]) < 1e-6
+            if not ok:
+                # "early" below: the topic is in the bag, but only from after this input
+                early = bool(src) and job["latent_stamp_s"] < src[0]["stamp_s"] - 1e-6
+                return None, "no latent for its latent_stamp", early
+        else:
+            i = bisect.bisect_right(inp["lat_stamps"], t_req + 1e-9) - 1
+            if i < 0:
+                return None, "no latent for its latent_stamp", bool(src)
+        rt.on_latent(src[i]["latent"], src[i]["stamp_s"])
+        own = job.get("state")  # (names, positions) the chunk carries, None in older bags
+        js_times, j = inp["js_times"], -1
+        if job["state_stamp_s"] is not None:  # the very state the chunk was made from
+            j = inp["js_by_stamp"].get(round(job["state_stamp_s"], 9), -1)
+            if j < 0 and own is None:
+                early = bool(js_times) and job["state_stamp_s"] < min(inp["js_stamps"])
+                return None, (f"its joint state (stamp {job['state_stamp_s']:.6f}) is not in "
+                              "the bag"), early
+        elif own is None:  # older bags: the newest logged before the request
+            j = bisect.bisect_right(js_times, t_req + 1e-9) - 1
+            if j < 0:
+                return None, f"no joint state before {t_req:.3f}", bool(js_times)
+        if j >= 0:
+            _, names, pos = inp["joint_states"][j]
+            err = rt.on_joint_state(names, pos, min(js_times[j], t_req), inp["js_stamps"][j])
+        else:  # the bag lost that joint state (a lagging recorder): the chunk's own copy,
+            # received at the request (the node took it as fresh then)
+            own_state[0] += 1
+            err = rt.on_joint_state(own[0], own[1], t_req, job["state_stamp_s"] or 0.0)
+        if err:
+            return None, err, False
+        missing = self._feed_wrist(rt, inp["wrists"], inp["wrist_frames"], inp["wrist_by_stamp"],
+                                   job, t_req)
+        if missing:
+            firsts = [fr[0][0] for fr in inp["wrist_frames"] if fr]
+            ws = job.get("wrist_stamp_s")
+            return None, missing, ws is not None and bool(firsts) and ws < min(firsts)
+        req, why = rt.prepare(t_req)
+        return req, why, False
+
     def _run_expert(self, rec: Recorded, latents: list[dict], skipped: list[str],
-                    own_state: list[int]) -> list[dict]:
+                    own_state: list[int], context: list[int]) -> list[dict]:
         from vla_action_expert.executor import ExecutorConfig  # noqa: PLC0415
         from vla_action_expert.policy import chunk_noise_seed  # noqa: PLC0415
         from vla_action_expert.runtime import ActionExpertRuntime  # noqa: PLC0415
@@ -280,83 +378,69 @@ class Rerunner:
         rt = ActionExpertRuntime(pol, ExecutorConfig(strategy=self.cfg.execution_strategy,
                                                      interpolation=self.cfg.interpolation))
         src = rec.latents if self.cfg.use_recorded_latents else latents
-        lat_stamps = [x["stamp_s"] for x in src]
-        js_times = [x[0] for x in rec.joint_states]
-        js_by_stamp = {round(t, 9): k for k, t in enumerate(rec.joint_state_stamps)}
         # the checkpoint's wrist cameras (older checkpoints: RerunConfig.wrist_camera)
         wrists = pol.config.wrist_camera_names(self.cfg.wrist_camera)
         wrist_frames = [rec.images.get(c, []) for c in wrists]
-        wrist_by_stamp = [{round(t, 9): k for k, (t, _) in enumerate(fr)} for fr in wrist_frames]
+        inp = {"latents": src, "lat_stamps": [x["stamp_s"] for x in src],
+               "joint_states": rec.joint_states, "js_times": [x[0] for x in rec.joint_states],
+               "js_stamps": rec.joint_state_stamps,
+               "js_by_stamp": {round(t, 9): k for k, t in enumerate(rec.joint_state_stamps)},
+               "wrists": wrists, "wrist_frames": wrist_frames,
+               "wrist_by_stamp": [{round(t, 9): k for k, (t, _) in enumerate(fr)}
+                                  for fr in wrist_frames]}
         out = []
+        rtc = self.cfg.execution_strategy == "rtc"
+        prev_seq = 0
         for job in self._chunk_jobs(rec, latents):
-            # inputs as of the request (state, latent age, RTC guide); row 0 at the chunk's start
-            start, t_req = job["start_s"], job["request_s"]
-            if job["latent_stamp_s"] is not None:
-                i = bisect.bisect_left(lat_stamps, job["latent_stamp_s"] - 1e-6)
-                ok = i < len(src) and abs(src[i]["stamp_s"] - job["latent_stamp_s"]) < 1e-6
+            seq, start, t_req = job["sequence"], job["start_s"], job["request_s"]
+            gap, prev_seq = seq != prev_seq + 1, seq
+            w = job.get("guide_weight")
+            req, guide = None, None
+            if gap and rtc and (w is None or w.size):
+                why, early = f"guided by chunk {seq - 1}, which the bag lacks", True
             else:
-                i = bisect.bisect_right(lat_stamps, t_req + 1e-9) - 1
-                ok = i >= 0
-            if not ok:
-                skipped.append(f"chunk {job['sequence']}: no latent for its latent_stamp")
-                continue
-            rt.on_latent(src[i]["latent"], src[i]["stamp_s"])
-            own = job.get("state")  # (names, positions) the chunk carries, None in older bags
-            j = -1
-            if job["state_stamp_s"] is not None:  # the very state the chunk was made from
-                j = js_by_stamp.get(round(job["state_stamp_s"], 9), -1)
-                if j < 0 and own is None:
-                    skipped.append(f"chunk {job['sequence']}: its joint state (stamp "
-                                   f"{job['state_stamp_s']:.6f}) is not in the bag")
-                    continue
-            elif own is None:  # older bags: the newest logged before the request
-                j = bisect.bisect_right(js_times, t_req + 1e-9) - 1
-                if j < 0:
-                    skipped.append(f"chunk {job['sequence']}: no joint state before {t_req:.3f}")
-                    continue
-            if j >= 0:
-                _, names, pos = rec.joint_states[j]
-                err = rt.on_joint_state(names, pos, min(js_times[j], t_req),
-                                        rec.joint_state_stamps[j])
-            else:  # the bag lost that joint state (a lagging recorder): the chunk's own copy,
-                # received at the request (the node took it as fresh then)
-                own_state[0] += 1
-                err = rt.on_joint_state(own[0], own[1], t_req, job["state_stamp_s"] or 0.0)
-            if err:
-                skipped.append(f"chunk {job['sequence']}: {err}")
-                continue
-            missing = self._feed_wrist(rt, wrists, wrist_frames, wrist_by_stamp, job, t_req)
-            if missing:
-                skipped.append(f"chunk {job['sequence']}: {missing}")
-                continue
-            req, why = rt.prepare(t_req)
-            if req is None:
-                skipped.append(f"chunk {job['sequence']}: {why}")
+                req, why, early = self._feed(rt, job, inp, own_state)
+                if req is not None:
+                    guide, why = self._guide(job, req)
+            if why:
+                # not recomputable. Before anything was (its inputs predate the bag) or after a
+                # gap in the chunks: context, not compared. Otherwise a divergence. Either way
+                # the recorded chunk guides the next ones, as it did on the robot.
+                committed = self._commit_recorded(rt, job)
+                if committed and early and (gap or not out):
+                    context.append(seq)
+                    skipped.append(f"chunk {seq}: {why}: its recorded actions are committed as "
+                                   "context, not compared")
+                else:
+                    skipped.append(f"chunk {seq}: {why}")
                 continue
             obs = {"latent": req.latent, "latent_age_s": req.latent_age_s, "state": req.state}
             if req.wrist_image is not None:
                 obs["wrist_image"] = req.wrist_image
-            seed = chunk_noise_seed(pol.seed, job["sequence"] - 1)
-            chunk = pol.predict_action_chunk(obs, seed=seed, guide=req.guide)
+            chunk = pol.predict_action_chunk(obs, seed=chunk_noise_seed(pol.seed, seq - 1),
+                                             guide=guide)
             rt.commit(req, chunk, job["commit_s"], 0.0, start_s=start)
-            out.append({"sequence": job["sequence"], "start_s": start, "request_s": t_req,
+            out.append({"sequence": seq, "start_s": start, "request_s": t_req,
                         "state_stamp_s": req.state_stamp_s,
                         "state": (tuple(pol.config.action_names), req.state.copy()),
-                        "wrist_stamp_s": req.wrist_stamp_s,
-                        "log_s": job["commit_s"], "latent_stamp_s": req.latent_stamp_s, "period_s": pol.config.step_period_s,
+                        "wrist_stamp_s": req.wrist_stamp_s, "log_s": job["commit_s"],
+                        "latent_stamp_s": req.latent_stamp_s, "period_s": pol.config.step_period_s,
+                        "guide_weight": np.zeros(0, np.float32) if guide is None
+                        else np.asarray(guide[1], np.float32),
                         "data": chunk})
         return out
 
     def run(self, rec: Recorded) -> RerunResult:
         skipped: list[str] = []
-        own_state = [0]
-        latents = self._run_planner(rec, skipped)
-        chunks = self._run_expert(rec, latents, skipped, own_state)
+        own_state, context, context_latents = [0], [], []
+        latents = self._run_planner(rec, skipped, context_latents)
+        chunks = self._run_expert(rec, latents, skipped, own_state, context)
         divs = []
         if rec.latents:
             new_by = {round(x["stamp_s"], 6): x["latent"] for x in latents}
+            ctx = {round(t, 6) for t in context_latents}
             pairs = [(r["stamp_s"], r["latent"], new_by.get(round(r["stamp_s"], 6)))
-                     for r in rec.latents]
+                     for r in rec.latents if round(r["stamp_s"], 6) not in ctx]
             if pairs:
                 dim = len(pairs[0][1])
                 divs.append(Divergence(
@@ -368,6 +452,8 @@ class Rerunner:
             new_by = {c["sequence"]: c for c in chunks}
             times, r_rows, n_rows = [], [], []
             for c in rec.chunks:
+                if c["sequence"] in context:  # recorded actions re-used: nothing to compare
+                    continue
                 h, d = c["data"].shape
                 new = new_by.get(c["sequence"])
                 n = (new["data"].astype(np.float32) if new is not None and new["data"].shape == (h, d)
@@ -385,7 +471,11 @@ class Rerunner:
             warns.append(f"{n_old} recorded chunks have no available_time (bag older than "
                          "the field, or not set): committed at their log (receive) time, so "
                          "with execution strategy rtc actions can differ from the recorded run")
-        return RerunResult(latents, chunks, divs, skipped, rec.read_error, warns, own_state[0])
+        if rec.chunks and len(context) == len(rec.chunks):
+            warns.append("every recorded chunk predates what the bag can re-run (context): "
+                         "no action was compared")
+        return RerunResult(latents, chunks, divs, skipped, rec.read_error, warns, own_state[0],
+                           context, context_latents)
 
 
 def write_rerun_bag(src_bag: str | Path, out: str | Path, result: RerunResult, robot, topics,
@@ -431,7 +521,10 @@ def write_rerun_bag(src_bag: str | Path, out: str | Path, result: RerunResult, r
                                    state_stamp=tm(c.get("state_stamp_s") or 0.0),
                                    state_names=list(st_names),
                                    state_position=np.asarray(st_pos, np.float64),
-                                   wrist_image_stamp=tm(c.get("wrist_stamp_s") or 0.0)),
+                                   wrist_image_stamp=tm(c.get("wrist_stamp_s") or 0.0),
+                                   guide_weight=np.asarray(c["guide_weight"], np.float32)
+                                   if c.get("guide_weight") is not None
+                                   else np.zeros(0, np.float32)),
                                "vla_interfaces/msg/ActionChunk")
         items.append((int(round(c["log_s"] * 1e9)), topics.action_chunk, b))
     items.sort(key=lambda x: x[0])
