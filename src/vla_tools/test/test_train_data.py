@@ -168,6 +168,51 @@ def test_rollout_config_rejects_bad_values(kw):
         RolloutConfig(**kw)
 
 
+@pytest.mark.parametrize("robot", ["franka", "aloha"])
+def test_rollout_config_from_params_takes_the_nodes_rates(robot):
+    """The in-process evaluation runs at the rates the graph's nodes read (one source)."""
+    from vla_common.config import load_yaml
+    from vla_common.stack import params_file
+    raw = load_yaml(params_file(robot, "sim"))
+    sim, ex = raw["vla_sim"]["ros__parameters"], raw["vla_action_expert"]["ros__parameters"]
+    c = RolloutConfig.from_params(robot, "sync")
+    assert c.mode == "sync"
+    assert c.stream_rate_hz == ex["stream_rate_hz"]
+    assert c.inference_rate_hz == ex["inference_rate_hz"]
+    assert c.planner_rate_hz == raw["vla_planner"]["ros__parameters"]["rate_hz"]
+    assert c.camera_rate_hz == sim["camera_rate_hz"][0]
+    assert c.image_size_px == sim["camera_width_px"][0]
+    assert RolloutConfig.from_params(robot, inference_rate_hz=3.0).inference_rate_hz == 3.0
+
+
+@pytest.mark.parametrize("edit,msg", [
+    (lambda d: d["vla_sim"]["ros__parameters"].update(camera_rate_hz=[10.0, 5.0, 10.0]),
+     "one value for every camera"),
+    (lambda d: d["vla_sim"]["ros__parameters"].update(camera_width_px=[96]), "renders square"),
+    (lambda d: d.pop("vla_planner"), "no 'vla_planner: ros__parameters:' section"),
+])
+def test_rollout_config_from_params_rejects_what_it_cannot_run(tmp_path, edit, msg):
+    import shutil
+
+    import yaml
+
+    from vla_common.config import ConfigError, find_config_dir
+    cdir = tmp_path / "config"
+    shutil.copytree(find_config_dir(), cdir)
+    path = cdir / "aloha_sim.yaml"
+    raw = yaml.safe_load(path.read_text())
+    edit(raw)
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=msg):
+        RolloutConfig.from_params("aloha", config_dir=cdir)
+
+
+def test_rollout_config_from_params_of_unknown_robot_is_a_config_error():
+    from vla_common.config import ConfigError
+    with pytest.raises(ConfigError, match="no parameter file"):
+        RolloutConfig.from_params("ur5")
+
+
 def test_whitened_text_projection_gives_unit_variance_components():
     import torch
     from vla_tools.training_model import whiten_text_projection

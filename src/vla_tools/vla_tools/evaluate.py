@@ -23,6 +23,7 @@ from the training seeds (< 100000); lower seeds are refused unless ``--allow-tra
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -138,8 +139,8 @@ def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], plan
                     controller: bool = True, inference_rate_hz: float | None = None) -> dict:
     """Run every (mode, task, seed) in process; returns {"episodes": [...], "summary": {...}}.
 
-    ``inference_rate_hz``: async mode's chunk request rate (None: ``RolloutConfig``'s default,
-    the nodes' ``inference_rate_hz``); sync mode requests a chunk when the last one is used up.
+    ``inference_rate_hz``: async mode's chunk request rate (None: the action expert's
+    ``inference_rate_hz`` in ``config/<robot>_sim.yaml``); sync mode requests a chunk when the last one is used up.
     """
     import torch
     from tqdm import tqdm
@@ -163,6 +164,8 @@ def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], plan
     rollout_kw = {"fixed_delays_s": fixed_delays_s}  # the same for every episode
     if inference_rate_hz is not None:
         rollout_kw["inference_rate_hz"] = inference_rate_hz
+    # the nodes' rates, from config/<robot>_sim.yaml (one source of truth)
+    rollouts = {m: RolloutConfig.from_params(robot, m, **rollout_kw) for m in modes}
     results = []
     jobs = [(m, t, s) for m in modes for t in tasks for s in seeds]
     bar = tqdm(jobs, desc="eval (inproc)", unit="ep", disable=not progress, dynamic_ncols=True)
@@ -172,9 +175,10 @@ def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], plan
             if templates:
                 env.reset(task, seed)
                 instr = instruction_for(templates, task, seed, env.task_params)
-            r = stack.run_episode(task, seed, instr, RolloutConfig(mode=mode, **rollout_kw))
+            r = stack.run_episode(task, seed, instr, rollouts[mode])
             d = r.to_json()
             d["extra"]["controller"] = controller
+            d["extra"]["rollout"] = dataclasses.asdict(rollouts[mode])  # the rates it ran at
             results.append(d)
             if on_result:
                 on_result(d)
@@ -206,8 +210,9 @@ def main(argv=None) -> int:
                          "actuators (no controller core: no target delay, no velocity and "
                          "acceleration limits)")
     ap.add_argument("--inference-rate-hz", type=float, default=None,
-                    help="inproc only: async mode's chunk requests per second (default: "
-                         "RolloutConfig's, the same as the nodes' inference_rate_hz)")
+                    help="async mode's chunk requests per second (default: the action expert's "
+                         "inference_rate_hz in config/<robot>_sim.yaml; the ros backend writes it "
+                         "into the episode's params file)")
     ap.add_argument("--real-time-factor", type=float, default=1.0,
                     help="ros backend: the simulator's pace (vla_sim real_time_factor); < 1 gives "
                          "a loaded 2-core machine the CPU to run every node at its rate in sim "
@@ -225,10 +230,6 @@ def main(argv=None) -> int:
               "(use --allow-train-seeds to evaluate on them anyway)", file=sys.stderr)
         return 2
     if a.inference_rate_hz is not None:
-        if a.backend != "inproc":
-            print("evaluate: error: --inference-rate-hz is for --backend inproc (the graph reads "
-                  "inference_rate_hz from config/<robot>_sim.yaml)", file=sys.stderr)
-            return 2
         if not (math.isfinite(a.inference_rate_hz) and a.inference_rate_hz > 0):
             print(f"evaluate: error: --inference-rate-hz must be a finite number > 0, got "
                   f"{a.inference_rate_hz}", file=sys.stderr)
@@ -269,7 +270,8 @@ def main(argv=None) -> int:
             from vla_tools.ros_eval_graph import evaluate_graph
             evaluate_graph(a.robot, tasks, seeds, models, modes, templates, out,
                            progress=not a.no_progress, on_result=on_result,
-                           sim_real_time_factor=a.real_time_factor)
+                           sim_real_time_factor=a.real_time_factor,
+                           inference_rate_hz=a.inference_rate_hz)
     except (ValueError, OSError) as e:
         print(f"evaluate: error: {e}", file=sys.stderr)
         return 2

@@ -116,8 +116,12 @@ def _resampled_jerk(samples: list[tuple[float, np.ndarray]], period_s: float = 0
 def evaluate_graph(robot: str, tasks: Sequence[str], seeds: Sequence[int], models: Path,
                    modes: Sequence[str], templates, out_dir: Path, progress: bool = True,
                    on_result=None, wall_timeout_per_episode_s: float = 240.0,
-                   sim_real_time_factor: float = 1.0) -> dict:
+                   sim_real_time_factor: float = 1.0,
+                   inference_rate_hz: float | None = None) -> dict:
     """Run every (mode, task, seed) through the graph; returns {"episodes", "summary"}.
+
+    ``inference_rate_hz``: the action expert's chunk request rate in async mode (None: the
+    params file's).
 
     Raises:
         ValueError: checkpoints missing; the stack failed to start.
@@ -157,6 +161,8 @@ def evaluate_graph(robot: str, tasks: Sequence[str], seeds: Sequence[int], model
                     if mode == "sync":
                         for n, p in SYNC_PARAMS.items():
                             params.setdefault(n, {}).update(p)
+                    elif inference_rate_hz is not None:
+                        params["vla_action_expert"]["inference_rate_hz"] = float(inference_rate_hz)
                     tag = f"{mode}_{task}_{seed}"
                     pfile = write_params_file(robot, params, Path(out_dir) / "params" / f"{tag}.yaml")
                     r = _episode_in_fresh_stack(robot, cfg, topics, pfile, Path(out_dir) / "logs" / tag,

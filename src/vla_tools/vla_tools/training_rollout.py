@@ -2,9 +2,10 @@
 stepped together in sim time (ROS-free).
 
 The same ROS-free cores the nodes wrap run here (``PlannerCore``: newest stamp-matched frames ->
-latent; ``ActionExpertRuntime``: latent + state -> chunks -> executor -> 200 Hz stream), with the
-deployment's timing: cameras at ``camera_rate_hz``, System 2 at ``planner_rate_hz``, System 1
-requests at ``inference_rate_hz``; each model's result becomes available after its measured wall
+latent; ``ActionExpertRuntime``: latent + state -> chunks -> executor -> stream), with the
+deployment's timing (``RolloutConfig.from_params``: read from ``config/<robot>_sim.yaml``, as
+the nodes do): cameras at ``camera_rate_hz``, System 2 at ``planner_rate_hz``, System 1
+requests at ``inference_rate_hz``, the stream at ``stream_rate_hz``; each model's result becomes available after its measured wall
 compute time (sim time runs at real-time factor 1 in the graph, so wall compute = sim delay),
 or after fixed delays when ``fixed_delays_s`` is given. With a ``controller_factory`` the
 stream goes through the controller core at its own rate (every sim step: 500 Hz), with the
@@ -48,6 +49,47 @@ class RolloutConfig:
         for k in ("camera_rate_hz", "planner_rate_hz", "inference_rate_hz", "stream_rate_hz"):
             if not getattr(self, k) > 0:
                 raise ValueError(f"{k} must be > 0")
+
+    @classmethod
+    def from_params(cls, robot: str, mode: str = "async", config_dir=None,
+                    **overrides) -> "RolloutConfig":
+        """The deployment's timing from ``config/<robot>_sim.yaml`` (the one source the nodes
+        read too): the sim's camera rate and size, the planner's ``rate_hz``, the action
+        expert's ``inference_rate_hz`` and ``stream_rate_hz``; ``overrides`` win.
+
+        Raises:
+            ConfigError: no such parameter file or node section; cameras of different rates or
+                sizes (the in-process stack renders every camera at one rate and one square size).
+            ValueError: a rate that is not > 0.
+        """
+        from vla_common.config import ConfigError, load_yaml  # noqa: PLC0415
+        from vla_common.stack import params_file  # noqa: PLC0415
+        path = params_file(robot, "sim", config_dir)
+        raw = load_yaml(path) or {}
+
+        def params(node: str) -> dict:
+            sec = raw.get(node)
+            if not isinstance(sec, dict) or not isinstance(sec.get("ros__parameters"), dict):
+                raise ConfigError(f"{path} has no '{node}: ros__parameters:' section")
+            return sec["ros__parameters"]
+
+        def one(sim: dict, key: str, default):
+            vals = sim.get(key, [default])
+            vals = list(vals) if isinstance(vals, (list, tuple)) else [vals]
+            if len(set(vals)) != 1:
+                raise ConfigError(f"{path}: vla_sim.{key} {vals}: the in-process evaluation "
+                                  "needs one value for every camera")
+            return vals[0]
+        sim, expert, planner = params("vla_sim"), params("vla_action_expert"), params("vla_planner")
+        w, h = one(sim, "camera_width_px", 128), one(sim, "camera_height_px", 128)
+        if w != h:
+            raise ConfigError(f"{path}: camera {w}x{h} px: the in-process evaluation renders square")
+        vals = {"camera_rate_hz": float(one(sim, "camera_rate_hz", cls.camera_rate_hz)),
+                "image_size_px": int(w),
+                "planner_rate_hz": float(planner.get("rate_hz", cls.planner_rate_hz)),
+                "inference_rate_hz": float(expert.get("inference_rate_hz", cls.inference_rate_hz)),
+                "stream_rate_hz": float(expert.get("stream_rate_hz", cls.stream_rate_hz))}
+        return cls(mode=mode, **{**vals, **overrides})
 
 
 @dataclass
