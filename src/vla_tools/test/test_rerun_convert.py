@@ -259,6 +259,22 @@ def test_rerun_guides_with_the_recorded_weights_not_its_own_delay_estimate(setup
     assert rr.run(rec).diverged
 
 
+def test_rerun_with_another_execution_strategy_recomputes_every_chunk_unguided(setup):
+    """A what-if re-run (naive switching) of an RTC bag ignores the recorded guide weights."""
+    import copy
+    import dataclasses
+
+    from vla_tools.bags.rerun import load_recorded
+    d, robot, topics, rr, _ = setup
+    naive = copy.copy(rr)
+    naive.cfg = dataclasses.replace(rr.cfg, execution_strategy="naive")
+    rec = load_recorded(d / "ref", robot, topics)
+    res = naive.run(rec)
+    assert not res.skipped and not res.context_chunks and len(res.chunks) == len(rec.chunks)
+    assert all(c["guide_weight"].size == 0 for c in res.chunks)
+    assert res.diverged  # the recorded chunks were guided
+
+
 def test_rerun_takes_the_joint_state_named_by_state_stamp(setup):
     """Chunks carry the stamp of the state they were made from; the re-run takes that very state
     (not the newest one logged before the request), and says so when it is missing."""

@@ -295,7 +295,7 @@ class Rerunner:
         previous chunk (the node's delay estimate then does not matter), or the re-run
         executor's guide for bags before ``guide_weight``. (None, why) when not reproducible."""
         w = job.get("guide_weight")
-        if w is None:
+        if w is None or self.cfg.execution_strategy != "rtc":  # old bag, or a what-if strategy
             return req.guide, ""
         if w.size == 0:
             return None, ""
