@@ -238,6 +238,8 @@ class ActionExpertNode(StackNode):
                     self.get_logger().error(f"stream tick failed: {e}", throttle_duration_sec=2.0)
 
     def _on_infer_error(self, e: BaseException) -> None:
+        if not self.context.ok():  # shutting down (SIGINT): the publisher's context is gone
+            return
         self.get_logger().error(f"inference failed: {type(e).__name__}: {e}",
                                 throttle_duration_sec=2.0)
 

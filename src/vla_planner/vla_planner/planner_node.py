@@ -86,6 +86,8 @@ class PlannerNode(StackNode):
         self.pub.publish(latent_msg(res, self.core.backbone.model_id))
 
     def _on_cycle_error(self, e: BaseException) -> None:
+        if not self.context.ok():  # shutting down (SIGINT): the publisher's context is gone
+            return
         self.get_logger().error(f"planner cycle failed: {type(e).__name__}: {e}",
                                 throttle_duration_sec=2.0)
 
