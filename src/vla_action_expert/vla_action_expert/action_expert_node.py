@@ -24,7 +24,8 @@ from sensor_msgs.msg import Image, JointState
 
 from vla_action_expert.node_config import ActionExpertNodeConfig, load_inline_planner, load_policy
 from vla_action_expert.ros_stream_process import StreamProcess
-from vla_action_expert.runtime import ActionExpertRuntime, NO_LATENT_HOLD, STREAMING
+from vla_action_expert.runtime import (ActionExpertRuntime, NO_LATENT_HOLD, STREAMING,
+                                       guide_weights)
 from vla_action_expert.stream_worker import PeriodicDeadlines, StreamSpec, apply_fifo_priority
 from vla_action_expert.sync_cycle import SyncCycle
 from vla_common.config import find_config_dir
@@ -217,8 +218,7 @@ class ActionExpertNode(StackNode):
                         # the state itself: a bag that lost this joint state still re-runs
                         state_names=self.names, state_position=req.state.tolist(),
                         # the RTC weights: a re-run rebuilds the guide without our delay history
-                        guide_weight=[] if req.guide is None
-                        else np.asarray(req.guide[1], np.float32).tolist())
+                        guide_weight=guide_weights(req.guide).tolist())
         m.header.stamp = s_to_stamp(req.start_s)
         self.chunk_pub.publish(m)
 

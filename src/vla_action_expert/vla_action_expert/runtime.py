@@ -44,6 +44,12 @@ class InferenceRequest:
     wrist_stamp_s: float = 0.0     # the wrist image's own stamp (0: not known / no wrist model)
 
 
+def guide_weights(guide: tuple | None) -> np.ndarray:
+    """The RTC weight of each row of a guide ([H] float32, as the policy reads it; empty for no
+    guide): what a chunk message carries so a re-run guides it the same way."""
+    return np.zeros(0, np.float32) if guide is None else np.asarray(guide[1], np.float32)
+
+
 @dataclass(frozen=True)
 class StreamOut:
     values: np.ndarray

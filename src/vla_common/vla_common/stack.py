@@ -89,11 +89,21 @@ def node_config(cls: type[T], node: str, robot: str, mode: str,
         ConfigError: no such parameter file, or it has no section for ``node``.
         ValueError/TypeError: from ``cls(...)`` when a value is invalid.
     """
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    vals = {k: tuple(v) if isinstance(v, list) else v
+            for k, v in node_params(node, robot, mode, config_dir).items() if k in names}
+    return cls(**{**vals, **overrides})
+
+
+def node_params(node: str, robot: str, mode: str,
+                config_dir: str | os.PathLike | None = None) -> dict:
+    """Node ``node``'s ``ros__parameters`` in ``config/<robot>_<mode>.yaml``, as written.
+
+    Raises:
+        ConfigError: no such parameter file, or it has no section for ``node``.
+    """
     path = params_file(robot, mode, config_dir)
     section = (load_yaml(path) or {}).get(node)
     if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
         raise ConfigError(f"{path} has no '{node}: ros__parameters:' section")
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    vals = {k: tuple(v) if isinstance(v, list) else v
-            for k, v in section["ros__parameters"].items() if k in names}
-    return cls(**{**vals, **overrides})
+    return section["ros__parameters"]

@@ -348,7 +348,7 @@ def _wrist_run(setup, tmp_path):
 
     from vla_action_expert.executor import ExecutorConfig
     from vla_action_expert.policy import ActionExpertPolicy, chunk_noise_seed
-    from vla_action_expert.runtime import ActionExpertRuntime
+    from vla_action_expert.runtime import ActionExpertRuntime, guide_weights
     from vla_tools.bags.rerun import RerunResult, load_recorded, write_rerun_bag
     d, robot, topics, rr0, first = setup
     pol = ActionExpertPolicy.random_init(rr0.policy.config.replace(wrist_image_size=16),
@@ -394,8 +394,7 @@ def _wrist_run(setup, tmp_path):
                        "state": (tuple(pol.config.action_names), req.state.copy()),
                        "wrist_stamp_s": req.wrist_stamp_s, "log_s": commit_s,
                        "latent_stamp_s": req.latent_stamp_s,
-                       "guide_weight": np.zeros(0, np.float32) if req.guide is None
-                       else np.asarray(req.guide[1], np.float32),
+                       "guide_weight": guide_weights(req.guide),
                        "period_s": pol.config.step_period_s, "data": chunk})
         used.append(w)
     write_rerun_bag(d / "obs", tmp_path / "wrist_ref",

@@ -62,16 +62,9 @@ class RolloutConfig:
                 sizes (the in-process stack renders every camera at one rate and one square size).
             ValueError: a rate that is not > 0.
         """
-        from vla_common.config import ConfigError, load_yaml  # noqa: PLC0415
-        from vla_common.stack import params_file  # noqa: PLC0415
+        from vla_common.config import ConfigError  # noqa: PLC0415
+        from vla_common.stack import node_params, params_file  # noqa: PLC0415
         path = params_file(robot, "sim", config_dir)
-        raw = load_yaml(path) or {}
-
-        def params(node: str) -> dict:
-            sec = raw.get(node)
-            if not isinstance(sec, dict) or not isinstance(sec.get("ros__parameters"), dict):
-                raise ConfigError(f"{path} has no '{node}: ros__parameters:' section")
-            return sec["ros__parameters"]
 
         def one(sim: dict, key: str, default):
             vals = sim.get(key, [default])
@@ -80,7 +73,8 @@ class RolloutConfig:
                 raise ConfigError(f"{path}: vla_sim.{key} {vals}: the in-process evaluation "
                                   "needs one value for every camera")
             return vals[0]
-        sim, expert, planner = params("vla_sim"), params("vla_action_expert"), params("vla_planner")
+        sim, expert, planner = (node_params(n, robot, "sim", config_dir)
+                                for n in ("vla_sim", "vla_action_expert", "vla_planner"))
         w, h = one(sim, "camera_width_px", 128), one(sim, "camera_height_px", 128)
         if w != h:
             raise ConfigError(f"{path}: camera {w}x{h} px: the in-process evaluation renders square")

@@ -329,23 +329,21 @@ class Rerunner:
         if job["latent_stamp_s"] is not None:
             i = bisect.bisect_left(inp["lat_stamps"], job["latent_stamp_s"] - 1e-6)
             ok = i < len(src) and abs(src[i]["stamp_s"] - job["latent_stamp_s"]) < 1e-6
-            if not ok:
-                # "early" below: the topic is in the bag, but only from after this input
-                early = bool(src) and job["latent_stamp_s"] < src[0]["stamp_s"] - 1e-6
-                return None, "no latent for its latent_stamp", early
+            if not ok:  # "early": the topic is in the bag, but only from after this input
+                return None, "no latent for its latent_stamp", \
+                    job["latent_stamp_s"] < inp["first_latent_s"] - 1e-6
         else:
             i = bisect.bisect_right(inp["lat_stamps"], t_req + 1e-9) - 1
             if i < 0:
-                return None, "no latent for its latent_stamp", bool(src)
+                return None, "no latent for its latent_stamp", bool(src)  # before the first
         rt.on_latent(src[i]["latent"], src[i]["stamp_s"])
         own = job.get("state")  # (names, positions) the chunk carries, None in older bags
         js_times, j = inp["js_times"], -1
         if job["state_stamp_s"] is not None:  # the very state the chunk was made from
             j = inp["js_by_stamp"].get(round(job["state_stamp_s"], 9), -1)
             if j < 0 and own is None:
-                early = bool(js_times) and job["state_stamp_s"] < min(inp["js_stamps"])
                 return None, (f"its joint state (stamp {job['state_stamp_s']:.6f}) is not in "
-                              "the bag"), early
+                              "the bag"), job["state_stamp_s"] < inp["first_state_s"]
         elif own is None:  # older bags: the newest logged before the request
             j = bisect.bisect_right(js_times, t_req + 1e-9) - 1
             if j < 0:
@@ -362,9 +360,8 @@ class Rerunner:
         missing = self._feed_wrist(rt, inp["wrists"], inp["wrist_frames"], inp["wrist_by_stamp"],
                                    job, t_req)
         if missing:
-            firsts = [fr[0][0] for fr in inp["wrist_frames"] if fr]
             ws = job.get("wrist_stamp_s")
-            return None, missing, ws is not None and bool(firsts) and ws < min(firsts)
+            return None, missing, ws is not None and ws < inp["first_wrist_s"]
         req, why = rt.prepare(t_req)
         return req, why, False
 
@@ -372,7 +369,7 @@ class Rerunner:
                     own_state: list[int], context: list[int]) -> list[dict]:
         from vla_action_expert.executor import ExecutorConfig  # noqa: PLC0415
         from vla_action_expert.policy import chunk_noise_seed  # noqa: PLC0415
-        from vla_action_expert.runtime import ActionExpertRuntime  # noqa: PLC0415
+        from vla_action_expert.runtime import ActionExpertRuntime, guide_weights  # noqa: PLC0415
         pol = self.policy
         pol.reset()
         rt = ActionExpertRuntime(pol, ExecutorConfig(strategy=self.cfg.execution_strategy,
@@ -387,7 +384,12 @@ class Rerunner:
                "js_by_stamp": {round(t, 9): k for k, t in enumerate(rec.joint_state_stamps)},
                "wrists": wrists, "wrist_frames": wrist_frames,
                "wrist_by_stamp": [{round(t, 9): k for k, (t, _) in enumerate(fr)}
-                                  for fr in wrist_frames]}
+                                  for fr in wrist_frames],
+               # where each input topic begins in the bag (-inf: absent): a missing input older
+               # than that predates the bag, not lost from it
+               "first_latent_s": src[0]["stamp_s"] if src else -np.inf,
+               "first_state_s": min(rec.joint_state_stamps, default=-np.inf),
+               "first_wrist_s": min((fr[0][0] for fr in wrist_frames if fr), default=-np.inf)}
         out = []
         rtc = self.cfg.execution_strategy == "rtc"
         prev_seq = 0
@@ -425,8 +427,7 @@ class Rerunner:
                         "state": (tuple(pol.config.action_names), req.state.copy()),
                         "wrist_stamp_s": req.wrist_stamp_s, "log_s": job["commit_s"],
                         "latent_stamp_s": req.latent_stamp_s, "period_s": pol.config.step_period_s,
-                        "guide_weight": np.zeros(0, np.float32) if guide is None
-                        else np.asarray(guide[1], np.float32),
+                        "guide_weight": guide_weights(guide),
                         "data": chunk})
         return out
 
