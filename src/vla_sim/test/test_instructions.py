@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from vla_sim.instructions import HELDOUT_TEMPLATES, TRAIN_TEMPLATES, sample_instruction
+from vla_sim.instructions import AUGMENT_TEMPLATES, HELDOUT_TEMPLATES, TRAIN_TEMPLATES, \
+    sample_instruction, templates
 
 PARAMS = {"color": "red", "plate_color": "blue", "direction": "left", "from_arm": "left",
           "to_arm": "right"}
@@ -27,3 +28,22 @@ def test_sampling_is_seeded_and_uses_the_split():
 def test_unknown_split_is_rejected():
     with pytest.raises(KeyError):
         sample_instruction("pick_cube", PARAMS, np.random.default_rng(0), split="test")
+
+
+@pytest.mark.parametrize("task", sorted(AUGMENT_TEMPLATES))
+def test_augmentation_phrasings_extend_train_and_never_touch_heldout(task):
+    aug = templates(task, "augment")
+    assert aug[:len(TRAIN_TEMPLATES[task])] == TRAIN_TEMPLATES[task]
+    extra = {t.format(**PARAMS) for t in AUGMENT_TEMPLATES[task]}
+    assert len(extra) == len(AUGMENT_TEMPLATES[task])
+    assert not extra & {t.format(**PARAMS) for t in TRAIN_TEMPLATES[task]}
+    assert not extra & {t.format(**PARAMS) for t in HELDOUT_TEMPLATES[task]}
+
+
+def test_task_without_extra_phrasings_augments_with_its_train_templates():
+    assert templates("pick_cube", "augment") == TRAIN_TEMPLATES["pick_cube"]
+
+
+def test_augmentation_split_is_never_sampled_by_the_sim():
+    with pytest.raises(KeyError, match="augment"):
+        sample_instruction("transfer_cube", PARAMS, np.random.default_rng(0), split="augment")

@@ -61,19 +61,45 @@ HELDOUT_TEMPLATES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Training-only paraphrases (``train_default --extra-phrasings``): the trainer also embeds these
+# for its instruction augmentation, but the sim never samples them, so every seed keeps the
+# instruction it had before they existed. Three transfer phrasings left the ALOHA planner's text
+# features 15x outside their training range on unseen paraphrases (docs/TRAINING.md, Dec 6);
+# these vary vocabulary and word order. None uses the held-out lists' wording.
+AUGMENT_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "transfer_cube": (
+        "move the cube from the {from_arm} hand to the {to_arm} hand",
+        "the {from_arm} arm picks up the {color} cube and passes it to the {to_arm} arm",
+        "hand off the {color} cube, {from_arm} to {to_arm}",
+        "use the {from_arm} arm to grab the cube, then let the {to_arm} arm hold it",
+        "{to_arm} arm receives the {color} cube from the {from_arm} arm",
+        "shift the cube over from the {from_arm} side to the {to_arm} side",
+    ),
+}
+
 
 def templates(task: str, split: str = "train") -> tuple[str, ...]:
-    """Templates of ``task`` for ``split`` ("train" or "heldout").
+    """Templates of ``task`` for ``split``: "train" (what the sim samples), "heldout", or
+    "augment" (the train templates followed by the task's training-only paraphrases).
 
     Raises:
         KeyError: unknown task or split.
     """
+    if split == "augment":
+        return TRAIN_TEMPLATES[task] + AUGMENT_TEMPLATES.get(task, ())
     table = {"train": TRAIN_TEMPLATES, "heldout": HELDOUT_TEMPLATES}[split]
     return table[task]
 
 
 def sample_instruction(task: str, params: dict, rng: np.random.Generator, split: str = "train") -> str:
-    """Fill a randomly chosen template of ``task``/``split`` with ``params`` (e.g. color)."""
+    """Fill a randomly chosen template of ``task``/``split`` with ``params`` (e.g. color).
+
+    Raises:
+        KeyError: unknown task, or a split other than "train" / "heldout" (the augmentation
+            phrasings are never sampled, so a seed's instruction does not depend on them).
+    """
+    if split not in ("train", "heldout"):
+        raise KeyError(f"sampling split must be 'train' or 'heldout', not {split!r}")
     options = templates(task, split)
     return options[int(rng.integers(len(options)))].format(**params)
 

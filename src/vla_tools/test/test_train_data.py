@@ -4,7 +4,7 @@ import pytest
 
 from vla_tools.training_data import BatchConfig, DemoEpisode, DemoSampler, GraspColumns, aux_targets, \
     grasp_aux_targets, grasp_columns, resize_images
-from vla_tools.training_model import _random_shift
+from vla_tools.training_model import _random_shift, perturb_text
 from vla_tools.training_rollout import RolloutConfig, jerk_rms, substeps_until
 
 
@@ -135,6 +135,44 @@ def test_instruction_variants_use_training_phrasings_only():
     assert "grab the red cube" in v
     held = {t.format(color="red") for t in HELDOUT_TEMPLATES["pick_cube"]}
     assert not held & set(v)
+
+
+def test_extra_phrasings_add_the_training_only_paraphrases_and_never_heldout_ones():
+    from vla_sim.instructions import AUGMENT_TEMPLATES, HELDOUT_TEMPLATES
+    from vla_tools.training_data import instruction_variants
+    params = {"from_arm": "left", "to_arm": "right", "color": "red"}
+    ep = DemoEpisode(state=np.zeros((4, 14), np.float32), action=np.zeros((4, 14), np.float32),
+                     task="transfer_cube", instruction="transfer the cube from the left arm to the right arm",
+                     params=params, img_frames=np.zeros(1, int), images=np.zeros((1, 3, 8, 8, 3), np.uint8),
+                     aux=np.zeros(1, np.float32), aux_mask=np.zeros(1, np.float32))
+    base, extra = instruction_variants(ep), instruction_variants(ep, extra_phrasings=True)
+    assert extra[:len(base)] == base
+    assert set(extra) - set(base) == {t.format(**params) for t in AUGMENT_TEMPLATES["transfer_cube"]}
+    assert not {t.format(**params) for t in HELDOUT_TEMPLATES["transfer_cube"]} & set(extra)
+
+
+def test_text_noise_zero_returns_the_embedding_unchanged():
+    import torch
+    t = torch.nn.functional.normalize(torch.randn(4, 16), dim=-1)
+    assert perturb_text(t, 0.0, torch.Generator().manual_seed(0)) is t
+
+
+def test_text_noise_keeps_unit_norm_and_replays_with_the_same_generator():
+    import torch
+    t = torch.nn.functional.normalize(torch.randn(64, 384), dim=-1)
+    a = perturb_text(t, 0.02, torch.Generator().manual_seed(5))
+    b = perturb_text(t, 0.02, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    assert torch.allclose(a.norm(dim=-1), torch.ones(64), atol=1e-5)
+    small = (perturb_text(t, 0.005, torch.Generator().manual_seed(5)) - t).norm(dim=-1).mean()
+    assert 0 < small < (a - t).norm(dim=-1).mean()
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
+def test_text_noise_rejects_negative_or_non_finite_std(bad):
+    import torch
+    with pytest.raises(ValueError, match="noise_std"):
+        perturb_text(torch.ones(1, 4), bad, torch.Generator())
 
 
 def test_random_shift_keeps_shape_and_zero_shift_is_identity():

@@ -97,7 +97,8 @@ def test_aloha_transfer_trains_with_both_wrist_cameras_and_runs_in_the_loop(tmp_
     rc = main(["--robot", "aloha", "--tasks", "transfer_cube", "--episodes", "2",
                "--data-dir", str(tmp_path / "data"), "--steps", "2", "--out", str(out),
                "--run-dir", str(tmp_path / "run"), *TINY, "--wrist-image-size", "32",
-               "--wrist-camera", "left_wrist,right_wrist"])
+               "--wrist-camera", "left_wrist,right_wrist", "--extra-phrasings",
+               "--text-noise-std", "0.02"])
     assert rc == 0
     cfg = load_robot_config("aloha", "sim")
     bb = load_backbone(out / "planner", cfg.cameras, latent_dim=128)
@@ -268,3 +269,10 @@ def test_wrist_image_size_other_than_the_planner_input_is_refused(tmp_path):
     from vla_tools.train_default import parse_args
     with pytest.raises(SystemExit):
         parse_args(["--image-size-px", "64", "--wrist-image-size", "48"])
+
+
+@pytest.mark.parametrize("std", ["-0.01", "1.5", "nan"])
+def test_text_noise_outside_zero_to_one_is_refused(std):
+    from vla_tools.train_default import parse_args
+    with pytest.raises(SystemExit):
+        parse_args(["--text-noise-std", std])

@@ -73,6 +73,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup-steps", type=int, default=100)
     p.add_argument("--aux-weight", type=float, default=2.0, help="0 disables the auxiliary head")
     p.add_argument("--state-noise", type=float, default=0.02)
+    p.add_argument("--extra-phrasings", action="store_true",
+                   help="augment instructions also with the training-only paraphrases "
+                        "(vla_sim.instructions.AUGMENT_TEMPLATES; never the held-out ones)")
+    p.add_argument("--text-noise-std", type=float, default=0.0,
+                   help="std of Gaussian noise added per dimension to the unit-norm instruction "
+                        "embedding before it is renormalized (robustness to unseen phrasings)")
     p.add_argument("--image-shift-px", type=int, default=3)
     p.add_argument("--delay-min-s", type=float, default=0.1)
     p.add_argument("--delay-max-s", type=float, default=0.3)
@@ -109,6 +115,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--config-dir", default=None)
     a = p.parse_args(argv)
+    if not 0.0 <= a.text_noise_std < 1.0:
+        p.error("--text-noise-std must be in [0, 1)")
     if a.episodes < 1 or a.steps < 1 or a.frames < 1 or a.repeats < 1:
         p.error("--episodes, --steps, --frames and --repeats must be >= 1")
     if a.wrist_image_size not in (0, a.image_size_px):
@@ -267,7 +275,7 @@ def main(argv=None) -> int:
     print(f"train_default: {len(eps)} episodes, {sum(len(e.state) for e in eps)} frames, "
           f"{sum(len(e.img_frames) for e in eps)} image frames ({a.image_size_px} px), "
           f"loaded in {time.monotonic() - t_start:.0f} s")
-    texts = [s for e in eps for s in instruction_variants(e)]
+    texts = [s for e in eps for s in instruction_variants(e, a.extra_phrasings)]
     table = EmbeddingTable(texts)
     norm = norm_from_episodes(names, eps)
     if init_norm is not None:
@@ -288,7 +296,7 @@ def main(argv=None) -> int:
                           wrist_image_channels=3 * max(1, len(wrist_cams)), wrist_cameras=wrist_cams)
     bc = BatchConfig(frames=a.frames, repeats=a.repeats, horizon=ecfg.horizon,
                      step_period_s=ecfg.step_period_s, delay_min_s=a.delay_min_s,
-                     delay_max_s=a.delay_max_s,
+                     delay_max_s=a.delay_max_s, extra_phrasings=a.extra_phrasings,
                      wrist_camera_indices=tuple(cams.index(c) for c in wrist_cams))
     sampler = DemoSampler(eps, table, bc)
     torch.manual_seed(a.seed)
@@ -370,7 +378,8 @@ def main(argv=None) -> int:
         for g, lr in zip(opt.param_groups, base_lrs):
             g["lr"] = lr * f
         batch = sampler.sample(rng)
-        ls = model.losses(batch, table.table, gen, a.state_noise, a.image_shift_px)
+        ls = model.losses(batch, table.table, gen, a.state_noise, a.image_shift_px,
+                          a.text_noise_std)
         loss = ls["flow"] + a.aux_weight * ls["aux"]
         opt.zero_grad(set_to_none=True)
         loss.backward()

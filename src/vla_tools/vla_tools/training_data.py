@@ -215,13 +215,14 @@ def load_demos(roots: Sequence[str | Path], cameras: Sequence[str], command_name
     return eps
 
 
-def instruction_variants(ep: DemoEpisode) -> list[str]:
+def instruction_variants(ep: DemoEpisode, extra_phrasings: bool = False) -> list[str]:
     """The episode's own instruction plus every TRAINING phrasing of its task with its params
-    (held-out phrasings are never used)."""
+    (held-out phrasings are never used); ``extra_phrasings`` adds the task's training-only
+    paraphrases (``vla_sim.instructions.AUGMENT_TEMPLATES``)."""
     out = [ep.instruction]
     try:
         from vla_sim.instructions import templates
-        for t in templates(ep.task, "train"):
+        for t in templates(ep.task, "augment" if extra_phrasings else "train"):
             try:
                 s = t.format(**ep.params)
             except (KeyError, IndexError, ValueError):
@@ -258,6 +259,7 @@ class BatchConfig:
     delay_min_s: float = 0.1
     delay_max_s: float = 0.3
     paraphrase_prob: float = 0.5  # use another training phrasing of the same instruction
+    extra_phrasings: bool = False  # also the training-only paraphrases (AUGMENT_TEMPLATES)
     # each S1 sample also gets these cameras' newest frames, stacked along channels (empty: none)
     wrist_camera_indices: tuple[int, ...] = ()
 
@@ -275,7 +277,8 @@ class DemoSampler:
         if not episodes:
             raise ValueError("no episodes")
         self.eps, self.table, self.cfg = episodes, table, cfg
-        self.variants = [[table.index[s] for s in instruction_variants(e)] for e in episodes]
+        self.variants = [[table.index[s] for s in instruction_variants(e, cfg.extra_phrasings)]
+                         for e in episodes]
         w = np.array([len(e.img_frames) for e in episodes], float)
         self.p = w / w.sum()
         self.row_step = max(1, int(round(cfg.step_period_s * cfg.fps)))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from vla_action_expert.configuration import ActionExpertConfig
 from vla_action_expert.modeling import FlowMatchingActionExpert
@@ -46,7 +47,8 @@ class DualSystem(nn.Module):
         self.register_buffer("aux_std", torch.as_tensor(np.asarray(std, np.float32)), persistent=False)
 
     def losses(self, batch: dict, text_table: torch.Tensor, generator: torch.Generator,
-               state_noise: float = 0.0, image_shift_px: int = 0) -> dict[str, torch.Tensor]:
+               state_noise: float = 0.0, image_shift_px: int = 0,
+               text_noise_std: float = 0.0) -> dict[str, torch.Tensor]:
         """Flow-matching loss (+ auxiliary loss) of one ``DemoSampler`` batch.
 
         Args:
@@ -57,6 +59,10 @@ class DualSystem(nn.Module):
             generator: torch generator for noise / flow times (replayable).
             state_noise: std of Gaussian noise added to the normalized S1 state input.
             image_shift_px: random translation (pixels, per observation) augmentation.
+            text_noise_std: per-dimension std of Gaussian noise added to each observation's
+                instruction embedding, renormalized to unit length as the text encoder's
+                outputs are: a phrasing never seen in training lands off the few training
+                strings, and this teaches the text path not to amplify such offsets.
         Returns:
             {"flow": scalar, "aux": scalar (0 if no aux head)}.
         """
@@ -64,6 +70,7 @@ class DualSystem(nn.Module):
         if image_shift_px:
             imgs = _random_shift(imgs, image_shift_px, generator)
         text = text_table[torch.from_numpy(batch["text_idx"])]
+        text = perturb_text(text, text_noise_std, generator)
         latent = self.planner(imgs, text)                                    # [F, L]
         lat = latent[torch.from_numpy(batch["frame_of"])]                     # [F*R, L]
         st_n = (torch.from_numpy(batch["state"]) - self.state_mean) / self.state_std
@@ -132,6 +139,26 @@ def whiten_text_projection(proj: nn.Linear, table: torch.Tensor, max_components:
     proj.weight.copy_(w.float())
     proj.bias.copy_((-(w @ mu)).float())
     return k
+
+
+def perturb_text(text: torch.Tensor, noise_std: float, generator: torch.Generator) -> torch.Tensor:
+    """Instruction embeddings moved off the training strings: Gaussian noise of ``noise_std``
+    per dimension, then renormalized to unit length (the text encoder's outputs are unit vectors).
+
+    Args:
+        text: [B, text_dim] embeddings.
+        noise_std: per-dimension std; 0 returns ``text`` unchanged.
+        generator: torch generator (replayable training).
+    Returns:
+        [B, text_dim] unit-norm embeddings (``text`` itself when ``noise_std`` is 0).
+    Raises:
+        ValueError: negative or non-finite ``noise_std``.
+    """
+    if not (noise_std >= 0.0 and np.isfinite(noise_std)):
+        raise ValueError(f"noise_std must be finite and >= 0, got {noise_std}")
+    if noise_std == 0.0:
+        return text
+    return F.normalize(text + noise_std * torch.randn(text.shape, generator=generator), dim=-1)
 
 
 def _random_shift(imgs: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
