@@ -231,3 +231,36 @@ def test_keypoint_checkpoint_round_trips_exactly(tmp_path):
 def test_bad_keypoint_config_is_rejected(kw):
     with pytest.raises(ValueError, match="keypoint"):
         _kp_cfg(**kw)
+
+
+def _with_instructions(ckpt, **kw):
+    from vla_planner.instruction_match import InstructionSet, write_instruction_set
+    write_instruction_set(ckpt, InstructionSet(("pick up the red cube", "pick up the blue cube"), **kw))
+    return load_backbone(ckpt, CAMS)
+
+
+def test_checkpoint_instruction_set_gives_an_unseen_phrasing_the_nearest_trained_instruction(ckpt):
+    bb = _with_instructions(ckpt)
+    matched, sim = bb.interpret_instruction("lift the red cube")
+    assert matched == "pick up the red cube" and 0.5 <= sim < 1.0
+    assert np.array_equal(bb.infer(_images(), "lift the red cube").latent,
+                          bb.infer(_images(), "pick up the red cube").latent)
+
+
+def test_checkpoint_instruction_set_refuses_text_close_to_no_trained_instruction(ckpt):
+    bb = _with_instructions(ckpt, min_similarity=0.5)
+    with pytest.raises(ValueError, match="not close to any trained instruction"):
+        bb.interpret_instruction("what will the weather be like tomorrow")
+    with pytest.raises(ValueError, match="not close to any trained instruction"):
+        bb.infer(_images(), "what will the weather be like tomorrow")
+
+
+def test_checkpoint_without_instruction_set_gives_any_text_as_is(ckpt):
+    bb = load_backbone(ckpt, CAMS)
+    assert bb.interpret_instruction("lift the red cube") == ("lift the red cube", 1.0)
+
+
+def test_corrupt_instruction_file_is_a_checkpoint_error(ckpt):
+    (ckpt / "instructions.json").write_text('{"instructions": []}')
+    with pytest.raises(CheckpointError, match="instructions.json"):
+        load_backbone(ckpt, CAMS)

@@ -155,3 +155,29 @@ def test_proprio_dim_not_matching_robot_state_is_rejected():
     from vla_planner.backbone import CheckpointError
     with pytest.raises(CheckpointError, match="proprio_dim"):
         PlannerCore(ProprioBackbone(), PlannerNodeConfig(), state_names=("j1",))
+
+
+class ClosedSetBackbone(MeanBackbone):
+    """MeanBackbone that knows two instructions and maps 'lift ...' onto 'pick ...'."""
+
+    def interpret_instruction(self, text):
+        if text in ("pick red", "pick blue"):
+            return text, 1.0
+        if text.startswith("lift "):
+            return "pick " + text.split()[1], 0.8
+        raise ValueError("not close to any trained instruction")
+
+
+def test_paraphrase_is_accepted_and_the_message_names_the_trained_instruction():
+    core = PlannerCore(ClosedSetBackbone(), PlannerNodeConfig())
+    ok, msg, iid = core.set_instruction("lift red")
+    assert ok and iid == 1 and msg == "changed (understood as 'pick red', similarity 0.80)"
+    assert core.instruction == ("lift red", 1)
+
+
+def test_instruction_close_to_nothing_trained_is_rejected_and_the_previous_one_stays():
+    core = PlannerCore(ClosedSetBackbone(), PlannerNodeConfig())
+    core.set_instruction("pick blue")
+    ok, msg, iid = core.set_instruction("sing a song")
+    assert not ok and msg.startswith("rejected: not close") and iid == 1
+    assert core.instruction == ("pick blue", 1)

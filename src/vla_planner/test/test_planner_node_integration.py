@@ -137,6 +137,13 @@ class Driver:
             if time.monotonic() >= t_end:
                 return
 
+    def wait_for_service(self, proc, log, timeout_s=90.0):
+        t_end = time.monotonic() + timeout_s
+        while not self.cli.service_is_ready():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < t_end, "planner did not come up"
+            self.spin(0.1)
+
     def call(self, text):
         fut = self.cli.call_async(self.SetInstruction.Request(instruction=text))
         t_end = time.monotonic() + 20
@@ -256,11 +263,7 @@ def test_passive_planner_keeps_the_instruction_service_and_publishes_no_latents(
     proc = _start(tmp_path, domain, allow_random_init=True, passive=True)
     d = Driver(domain)
     try:
-        t_end = time.monotonic() + 90
-        while not d.cli.service_is_ready():
-            assert proc.poll() is None, (tmp_path / "planner.log").read_text()
-            assert time.monotonic() < t_end, "planner did not come up"
-            d.spin(0.1)
+        d.wait_for_service(proc, tmp_path / "planner.log")
         r = d.call("pick up the red cube")
         assert r.success and r.instruction_id == 1
         d.instr_pub.publish(d.String(data="open the drawer"))
@@ -276,3 +279,34 @@ def test_passive_planner_keeps_the_instruction_service_and_publishes_no_latents(
         d.close()
         _stop(proc)
     assert proc.returncode == 0, (tmp_path / "planner.log").read_text()[-3000:]
+
+
+def test_planner_node_maps_a_paraphrase_and_refuses_an_ambiguous_instruction(tmp_path):
+    """A checkpoint that names its trained instructions: the node's service answers a paraphrase
+    with the trained instruction it stands for, and refuses text that is as close to two
+    different meanings, keeping the previous instruction."""
+    import torch
+
+    from vla_planner.embedded import EmbeddedPlanner, EmbeddedPlannerConfig
+    from vla_planner.instruction_match import InstructionSet, write_instruction_set
+    torch.manual_seed(0)
+    ck = EmbeddedPlanner(EmbeddedPlannerConfig(cameras=CAMS)).save_pretrained(tmp_path / "ck")
+    write_instruction_set(ck, InstructionSet(
+        ("pick up the red cube", "lift the red cube", "pick up the blue cube", "lift the blue cube"),
+        groups=(0, 0, 1, 1)))
+    domain = claim_domain_id()
+    proc = _start(tmp_path, domain, checkpoint_dir=str(ck), allow_random_init=False)
+    d = Driver(domain)
+    try:
+        d.wait_for_service(proc, tmp_path / "planner.log")
+        r = d.call("could you raise the red cube")
+        assert r.success and r.instruction_id == 1
+        assert "understood as 'lift the red cube'" in r.message or \
+            "understood as 'pick up the red cube'" in r.message
+        r = d.call("pick up the cube")
+        assert not r.success and "ambiguous" in r.message and r.instruction_id == 1
+    finally:
+        d.close()
+        _stop(proc)
+    assert proc.returncode == 0, (tmp_path / "planner.log").read_text()[-3000:]
+    assert "ambiguous" in (tmp_path / "planner.log").read_text()

@@ -54,6 +54,17 @@ class Backbone(ABC):
             ValueError: a missing camera, a bad image, an empty instruction, bad proprio.
         """
 
+    def interpret_instruction(self, text: str) -> tuple[str, float]:
+        """The instruction text the model is given for ``text`` and their similarity.
+
+        Default: ``text`` itself. A checkpoint trained on a closed set of phrasings may map an
+        unseen one to the nearest it knows (``vla_planner.instruction_match``).
+
+        Raises:
+            ValueError: the model cannot act on ``text`` (e.g. close to no trained instruction).
+        """
+        return text, 1.0
+
 
 def check_instruction(text: str, max_chars: int = 2000) -> str:
     """Strip and validate an instruction.

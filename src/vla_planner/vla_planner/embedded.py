@@ -266,6 +266,31 @@ class EmbeddedBackbone(Backbone):
         if self.text.dim != model.cfg.text_dim:
             raise CheckpointError(f"text encoder '{model.cfg.text_encoder}' gives {self.text.dim}-d "
                                   f"embeddings, model expects text_dim {model.cfg.text_dim}")
+        self.matcher = None
+
+    def use_instruction_set(self, iset) -> None:
+        """Give the model the nearest of ``iset``'s trained instructions (None: the text as is).
+
+        Raises:
+            CheckpointError: the text encoder's embeddings of the set are unusable.
+        """
+        from vla_planner.instruction_match import InstructionMatcher  # noqa: PLC0415
+
+        if iset is None:
+            self.matcher = None
+            return
+        try:
+            self.matcher = InstructionMatcher(
+                iset, lambda texts: self.text.encode_batch(list(texts)).detach().cpu().numpy())
+        except ValueError as e:
+            raise CheckpointError(f"instruction set: {e}") from e
+
+    def interpret_instruction(self, text: str) -> tuple[str, float]:
+        if self.matcher is None:
+            return text, 1.0
+        with torch.inference_mode():
+            m = self.matcher.interpret(text)
+        return m.matched, m.similarity
 
     @classmethod
     def random_init(cls, cfg: EmbeddedPlannerConfig, seed: int = 0,
@@ -277,12 +302,20 @@ class EmbeddedBackbone(Backbone):
 
     @classmethod
     def from_pretrained(cls, ckpt_dir: str | os.PathLike, device: str = "cpu") -> "EmbeddedBackbone":
+        from vla_planner.instruction_match import read_instruction_set  # noqa: PLC0415
+
         d = Path(ckpt_dir)
-        return cls(EmbeddedPlanner.from_pretrained(d), f"{MODEL_TYPE}:{d.resolve()}", device)
+        bb = cls(EmbeddedPlanner.from_pretrained(d), f"{MODEL_TYPE}:{d.resolve()}", device)
+        try:
+            iset = read_instruction_set(d)
+        except ValueError as e:
+            raise CheckpointError(str(e)) from e
+        bb.use_instruction_set(iset)
+        return bb
 
     def infer(self, images: Mapping[str, np.ndarray], instruction: str,
               proprio: np.ndarray | None = None) -> BackboneOutput:
-        text = check_instruction(instruction)
+        text, _ = self.interpret_instruction(check_instruction(instruction))
         imgs = check_images(images, self.cameras)
         p = check_proprio(proprio, self.cfg.proprio_dim)
         t0 = time.perf_counter()

@@ -105,20 +105,24 @@ class PlannerCore:
         """Set the instruction for the next cycle; the id increments only when the text changes.
 
         Returns:
-            (accepted, message, current instruction id). Empty/too long text is rejected and the
-            previous instruction stays.
+            (accepted, message, current instruction id). Empty/too long text, or text the model
+            cannot act on (``Backbone.interpret_instruction``: e.g. close to no instruction its
+            checkpoint was trained on), is rejected and the previous instruction stays. When the
+            model is given a trained phrasing instead, the message names it.
         """
         try:
             t = check_instruction(text, self.cfg.max_instruction_chars)
+            matched, similarity = self.backbone.interpret_instruction(t)
         except ValueError as e:
             with self._lock:
                 return False, f"rejected: {e}", self._instruction_id
+        how = "" if matched == t else f" (understood as {matched!r}, similarity {similarity:.2f})"
         with self._lock:
             if t != self._instruction:
                 self._instruction = t
                 self._instruction_id += 1
-                return True, "changed", self._instruction_id
-            return True, "unchanged", self._instruction_id
+                return True, "changed" + how, self._instruction_id
+            return True, "unchanged" + how, self._instruction_id
 
     @property
     def instruction(self) -> tuple[str | None, int]:

@@ -1,4 +1,5 @@
 """Evaluation CLI helpers, seed policy and the report (ROS-free)."""
+import io
 import json
 
 import pytest
@@ -220,3 +221,18 @@ def test_cli_inference_rate_reaches_the_graph_evaluation(tmp_path, monkeypatch):
                         "--inference-rate-hz", "5", "--out", str(tmp_path), "--no-progress"])
     assert rc == 0 and seen["inference_rate_hz"] == 5.0
     assert json.loads((tmp_path / "summary.json").read_text())["meta"]["inference_rate_hz"] == 5.0
+
+
+def test_summarize_counts_refused_instructions_and_keeps_them_out_of_the_rates():
+    ok = {"mode": "async", "task": "t", "success": True, "time_to_success_s": 1.0,
+          "wrong_object_picks": 0, "action_rate_hz": 50.0, "extra": {}}
+    refused = {"mode": "async", "task": "t", "success": False, "time_to_success_s": None,
+               "wrong_object_picks": 0, "action_rate_hz": None,
+               "extra": {"instruction_refused": "rejected: ambiguous"}}
+    summary = evaluate.summarize([ok, refused])
+    s = summary["async"]["t"]
+    assert s["instructions_refused"] == 1 and s["success_rate"] == 0.5
+    assert s["mean_action_rate_hz"] == 50.0
+    out = io.StringIO()
+    evaluate.print_table(summary, out)
+    assert "1 instruction(s) refused" in out.getvalue()

@@ -10,7 +10,9 @@ import pytest
 
 TINY = ["--image-size-px", "32", "--cnn-channels", "8,16", "--d-model", "32", "--fusion-layers", "1",
         "--hidden-dim", "64", "--num-blocks", "1", "--frames", "2", "--repeats", "2",
-        "--horizon", "8", "--torch-threads", "1", "--no-progress", "--ckpt-every", "2"]
+        "--horizon", "8", "--torch-threads", "1", "--no-progress", "--ckpt-every", "2",
+        # two demonstrations know two cube colours: the tests below ask for others
+        "--instruction-match", "off"]
 
 
 @pytest.fixture(scope="module")
@@ -276,3 +278,66 @@ def test_text_noise_outside_zero_to_one_is_refused(std):
     from vla_tools.train_default import parse_args
     with pytest.raises(SystemExit):
         parse_args(["--text-noise-std", std])
+
+
+@pytest.mark.slow
+def test_checkpoint_names_its_training_instructions_and_the_cli_rebuilds_them(trained, tmp_path):
+    """By default the trainer writes planner/instructions.json (match nearest, one meaning per
+    cube colour); vla_tools.instruction_set rebuilds the same set from the checkpoint's
+    training.json, as for checkpoints made before the file existed."""
+    from vla_planner.instruction_match import read_instruction_set
+    from vla_tools.train_default import main
+    from vla_tools.instruction_set import main as iset_main
+    data, first, _ = trained
+    assert read_instruction_set(first / "planner") is None  # --instruction-match off
+    out = tmp_path / "models"
+    assert main(["--robot", "franka", "--tasks", "pick_cube", "--episodes", "2", "--data-dir", str(data),
+                 "--steps", "1", "--out", str(out), "--run-dir", str(tmp_path / "run"), *TINY,
+                 "--instruction-match", "nearest"]) == 0
+    written = read_instruction_set(out / "planner")
+    assert written.match == "nearest" and written.min_similarity == 0.5
+    colours = {s.split()[-2] for s in written.instructions if s.startswith("pick up the")}
+    assert len(set(written.groups)) == len(colours) >= 1
+    (out / "planner" / "instructions.json").unlink()
+    assert iset_main([str(out), "--min-similarity", "0.6"]) == 0
+    rebuilt = read_instruction_set(out / "planner")
+    assert rebuilt.instructions == written.instructions and rebuilt.groups == written.groups
+    assert rebuilt.min_similarity == 0.6
+
+
+def test_instruction_set_cli_without_training_metadata_is_a_clear_error(tmp_path, capsys):
+    from vla_tools.instruction_set import main as iset_main
+    (tmp_path / "planner").mkdir()
+    assert iset_main([str(tmp_path)]) == 2
+    assert "training.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_inproc_episode_with_a_refused_instruction_fails_without_moving(trained, tmp_path):
+    """A planner checkpoint that accepts only its trained phrasings refuses another text: the
+    in-process episode ends at once as a failure naming the reason, as the graph's planner node
+    refuses it (no latent, the arm holds)."""
+    import shutil
+
+    from vla_action_expert.policy import ActionExpertPolicy
+    from vla_common.config import load_robot_config
+    from vla_planner.backbone import load_backbone
+    from vla_planner.instruction_match import InstructionSet, write_instruction_set
+    from vla_sim.factory import make_env
+    from vla_tools.training_rollout import InprocStack, RolloutConfig
+    _, out, _ = trained
+    models = tmp_path / "models"
+    shutil.copytree(out, models)
+    write_instruction_set(models / "planner", InstructionSet(("pick up the green cube",), "exact"))
+    cfg = load_robot_config("franka", "sim")
+    env = make_env(cfg)
+    try:
+        stack = InprocStack(env, load_backbone(models / "planner", cfg.cameras),
+                            ActionExpertPolicy.from_pretrained(models / "action_expert"))
+        r = stack.run_episode("pick_cube", 100000, "please juggle three cubes",
+                              RolloutConfig(mode="async", max_duration_s=0.6, image_size_px=64))
+    finally:
+        env.close()
+    assert not r.success and r.duration_s == 0.0
+    assert "not a trained instruction" in r.extra["instruction_refused"]
+    assert r.action_rate_hz is None and r.jerk_rms_rad_s3 is None

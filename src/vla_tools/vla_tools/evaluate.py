@@ -124,6 +124,9 @@ def summarize(results: Sequence[dict]) -> dict:
                 "episodes_with_lift": int(sum(1 for v in lifted if v)) if lifted else None,
                 "mean_jerk_rms_rad_s3": mean("jerk_rms_rad_s3"),
                 "safety_events": int(sum(r.get("safety_events") or 0 for r in rs)),
+                # the planner refused the instruction (e.g. ambiguous): the arm never moved
+                "instructions_refused": int(sum(1 for r in rs
+                                                if (r.get("extra") or {}).get("instruction_refused"))),
                 "mean_action_rate_hz": mean("action_rate_hz"),
                 "mean_chunk_rate_hz": mean("chunk_rate_hz"),
                 "mean_latent_rate_hz": mean("latent_rate_hz"),
@@ -307,8 +310,15 @@ def print_table(summary: dict, out=sys.stdout) -> None:
             w(f"{mode:6s} {task:22s} {s['episodes']:3d}   {s['success_rate']:6.1%}  "
               f"{s['mean_time_to_success_s'] if s['mean_time_to_success_s'] is not None else '-':>10}  "
               f"{s['episodes_with_wrong_object_pick'] if s['episodes_with_wrong_object_pick'] is not None else '-':>5}  "
-              f"{s['mean_action_rate_hz'] or 0:9.1f}  {s['mean_chunk_rate_hz'] or 0:8.2f}  "
-              f"{s['mean_latent_rate_hz'] or 0:9.2f}\n")
+              f"{_num(s['mean_action_rate_hz'], 9, 1)}  {_num(s['mean_chunk_rate_hz'], 8, 2)}  "
+              f"{_num(s['mean_latent_rate_hz'], 9, 2)}\n")
+            if s.get("instructions_refused"):
+                w(f"       ({s['instructions_refused']} instruction(s) refused by the planner: "
+                  "the arm did not move; see extra.instruction_refused in episodes.jsonl)\n")
+
+
+def _num(v, width: int, digits: int) -> str:
+    return f"{v:{width}.{digits}f}" if v is not None else f"{'-':>{width}}"
 
 
 if __name__ == "__main__":

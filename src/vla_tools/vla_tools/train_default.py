@@ -76,6 +76,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--extra-phrasings", action="store_true",
                    help="augment instructions also with the training-only paraphrases "
                         "(vla_sim.instructions.AUGMENT_TEMPLATES; never the held-out ones)")
+    p.add_argument("--instruction-match", default="nearest", choices=("nearest", "exact", "off"),
+                   help="write planner/instructions.json: the planner gives the model the nearest "
+                        "trained instruction (or only accepts trained ones); off: no file, any "
+                        "text goes to the model as is")
+    p.add_argument("--instruction-min-similarity", type=float, default=0.5,
+                   help="nearest: refuse instructions less similar (cosine) to every trained one")
+    p.add_argument("--instruction-min-margin", type=float, default=0.03,
+                   help="nearest: refuse as ambiguous when a trained instruction of another "
+                        "meaning is within this similarity of the closest")
     p.add_argument("--text-noise-std", type=float, default=0.0,
                    help="std of Gaussian noise added per dimension to the unit-norm instruction "
                         "embedding before it is renormalized (robustness to unseen phrasings)")
@@ -115,6 +124,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--config-dir", default=None)
     a = p.parse_args(argv)
+    if not -1.0 <= a.instruction_min_similarity <= 1.0:
+        p.error("--instruction-min-similarity must be in [-1, 1]")
+    if not 0.0 <= a.instruction_min_margin <= 2.0:
+        p.error("--instruction-min-margin must be in [0, 2]")
     if not 0.0 <= a.text_noise_std < 1.0:
         p.error("--text-noise-std must be in [0, 1)")
     if a.episodes < 1 or a.steps < 1 or a.frames < 1 or a.repeats < 1:
@@ -221,6 +234,8 @@ def main(argv=None) -> int:
     from vla_planner.embedded import EmbeddedPlannerConfig
     from vla_tools.training_data import BatchConfig, DemoSampler, EmbeddingTable, aux_stats, \
         grasp_columns, instruction_variants, load_demos
+    from vla_planner.instruction_match import INSTRUCTIONS_FILE, InstructionSet, \
+        group_by_shared_phrasings, write_instruction_set
     from vla_tools.training_model import DualSystem, norm_from_episodes
 
     t_start = time.monotonic()
@@ -344,6 +359,13 @@ def main(argv=None) -> int:
     print(f"train_default: parameters {n_params}; {len(table.texts)} instruction strings; "
           f"batch {a.frames} observations x {a.repeats} = {a.frames * a.repeats} chunks")
 
+    iset = None
+    if a.instruction_match != "off":
+        texts_, groups_ = group_by_shared_phrasings([instruction_variants(e, a.extra_phrasings)
+                                                     for e in eps])
+        iset = InstructionSet(texts_, a.instruction_match, a.instruction_min_similarity, groups_,
+                              a.instruction_min_margin)
+
     def checkpoint(final: bool) -> None:
         meta = {"command": command, "step": step, "history_tail": history[-5:],
                 "tasks": tasks, "episodes_per_task": a.episodes, "datasets": [str(r) for r in roots],
@@ -358,6 +380,10 @@ def main(argv=None) -> int:
                 "parameters": n_params}
         tgt = out if final else run_dir / "latest"
         model.save(tgt / "planner", tgt / "action_expert", meta)
+        if iset is not None:
+            write_instruction_set(tgt / "planner", iset)
+        else:  # a file left by an earlier run into the same directory would not describe this one
+            (tgt / "planner" / INSTRUCTIONS_FILE).unlink(missing_ok=True)
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                     "history": history, "rng": rng.bit_generator.state, "gen": gen.get_state()},
                    run_dir / STATE_FILE)

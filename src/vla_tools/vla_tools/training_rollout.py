@@ -173,8 +173,14 @@ class InprocStack:
         self.policy.reset()
         pcore = PlannerCore(self.backbone, PlannerNodeConfig(rate_hz=cfg.planner_rate_hz))
         ok, msg, _ = pcore.set_instruction(text)
-        if not ok:
-            raise ValueError(f"instruction {text!r} {msg}")
+        if not ok:  # the planner node refuses it the same way: no latent, the arm never moves
+            # nothing ran: no rates or jerk to report (null in JSON, skipped by the summary)
+            return EpisodeResult(
+                task=task, seed=int(seed), instruction=text, mode=cfg.mode, success=False,
+                time_to_success_s=None, duration_s=0.0, wrong_object_picks=0, jerk_rms_rad_s3=None,
+                safety_events=0, action_rate_hz=None, chunk_rate_hz=None, latent_rate_hz=None,
+                s2_compute_ms_p50=None, s1_compute_ms_p50=None,
+                extra={"instruction_refused": msg, "lifted_objects": [], "backend": "inproc"})
         ecfg = self.executor_config or ExecutorConfig()
         if cfg.mode == "sync":  # the baseline executes whole chunks: naive switching, no RTC guide
             ecfg = dataclasses.replace(ecfg, strategy="naive")
