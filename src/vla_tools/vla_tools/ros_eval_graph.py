@@ -208,7 +208,7 @@ def _episode_in_fresh_stack(robot, cfg, topics, pfile: Path, log_dir: Path, doma
         _wait(planner_srv.service_is_ready, 300.0, launcher, "the planner (model loaded)")
         _wait(lambda: mon.counts["actions"] > 0, 300.0, launcher, "System 1 streaming (model loaded)")
         return _episode(mon, launcher, task, seed, instruction, limit_s, wall_timeout_s,
-                        reset_sim=False)
+                        reset_sim=False, planner_srv=planner_srv)
     except KeyboardInterrupt:  # say why the exit takes a few seconds
         print("\nevaluate: Ctrl-C: stopping the stack (SIGINT; SIGTERM, SIGKILL if a node hangs)",
               file=sys.stderr, flush=True)
@@ -257,7 +257,8 @@ def _wait(pred, timeout_s: float, launcher, what: str) -> None:
 
 
 def _episode(mon: EvalMonitor, launcher, task: str, seed: int, instruction: str | None,
-             limit_s: float, wall_timeout_s: float, reset_sim: bool = True) -> dict:
+             limit_s: float, wall_timeout_s: float, reset_sim: bool = True,
+             planner_srv=None) -> dict:
     if reset_sim:
         fut = mon.reset_client.call_async(ResetTask.Request(task=task, seed=int(seed)))
         _wait(fut.done, 60.0, launcher, "the reset service")
@@ -273,9 +274,22 @@ def _episode(mon: EvalMonitor, launcher, task: str, seed: int, instruction: str 
         with mon.lock:
             text = instruction or mon.task.get("instruction") or ""
     mon.begin_episode()
-    mon.instruction_pub.publish(String(data=text))
     t0 = mon.now_s()
     w0 = time.monotonic()
+    if planner_srv is not None:  # the episode starts here: the planner's answer says if it
+        # will act on the text (the topic below then reaches it unchanged, and System 1's inline planner)
+        from vla_interfaces.srv import SetInstruction
+        fut = planner_srv.call_async(SetInstruction.Request(instruction=text))
+        _wait(fut.done, 60.0, launcher, "the planner's set_instruction service")
+        if not fut.result().success:  # no latent will come: the arm holds; nothing to measure
+            return {"task": task, "seed": int(seed), "instruction": text, "success": False,
+                    "time_to_success_s": None, "duration_s": 0.0, "wrong_object_picks": 0,
+                    "jerk_rms_rad_s3": None, "safety_events": 0, "action_rate_hz": None,
+                    "chunk_rate_hz": None, "latent_rate_hz": None, "s1_compute_ms_p50": None,
+                    "s2_compute_ms_p50": None,
+                    "extra": {"backend": "ros", "instruction_refused": fut.result().message,
+                              "lifted_objects": []}}
+    mon.instruction_pub.publish(String(data=text))
     success_at = None
     while True:
         now = mon.now_s()
