@@ -27,9 +27,23 @@ def test_instruction_flows_through_every_stage_and_moves_the_arm(tmp_path):
     for stage, s in r["stages"].items():
         assert s["count"] > 0, f"{stage}\n{why}"
     assert r["chunks_conditioned_on_latent"] > 0, why
+    assert r["planner_answer"].startswith("changed"), why  # the sim's phrasing: a trained one
     assert r["joints_moved"], why
     assert r["safety_states"], "no SafetyStatus seen\n" + why
     assert r["children_left"] == [], why
     for node, info in r["nodes"].items():
         for pid_rc in info["exit_codes"]:
             assert pid_rc is not None, f"{node}\n{why}"
+
+
+def test_instruction_the_planner_refuses_stops_the_demo_with_its_reason_and_no_motion(tmp_path):
+    """The shipped checkpoint knows its trained instructions (planner/instructions.json): text
+    close to none of them is refused by the planner node, the demo says why, and the arm holds."""
+    r = run_stack("franka", duration_s=2.0, log_dir=tmp_path, stop_on_success=False,
+                  instruction="what will the weather be like tomorrow", wall_timeout_s=400,
+                  extra_params={"vla_sim": {"real_time_factor": REAL_TIME_FACTOR}})
+    why = run_report(r, tmp_path)
+    assert "refused the instruction" in r.get("failure", ""), why
+    assert "not close to any trained instruction" in r["failure"], why
+    assert r["stages"]["latent"]["count"] == 0 and not r["joints_moved"], why
+    assert r["children_left"] == [], why

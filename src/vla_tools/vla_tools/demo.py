@@ -98,6 +98,16 @@ def run_stack(robot: str = "franka", duration_s: float = 20.0, task: str = "", s
                 instruction = instruction or resp.instruction
         instruction = instruction or "pick up the red cube"
         result["instruction"] = instruction
+        if ok:  # the planner's answer first: a refused instruction would only time out below
+            ok = wait(monitor.instruction_client.service_is_ready, "the planner (model loaded)")
+        if ok:
+            fut = monitor.ask_planner(instruction)
+            ok = wait(fut.done, "the planner's set_instruction service")
+            if ok:
+                result["planner_answer"] = fut.result().message
+                if not fut.result().success:
+                    result["failure"] = f"the planner refused the instruction: {fut.result().message}"
+                    ok = False
         if ok:
             monitor.set_instruction(instruction)
             # Models load for several seconds (longer on a loaded machine): the timed window
@@ -146,6 +156,8 @@ def print_summary(r: dict, out=sys.stdout) -> None:
     w = out.write
     w("\n=== VLA stack demo summary ===\n")
     w(f"robot {r['robot']}  instruction: {r.get('instruction')!r}\n")
+    if r.get("planner_answer"):
+        w(f"planner: instruction {r['planner_answer']}\n")
     if r.get("random_init_weights"):
         w("models: UNTRAINED random-init weights (no shipped checkpoint found)\n")
     w(f"sim time {r.get('sim_time_s')} s in wall time {r.get('wall_time_s')} s\n")

@@ -10,7 +10,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, String
 from vla_interfaces.msg import ActionChunk, ActionStep, Latent, SafetyStatus
-from vla_interfaces.srv import ResetTask
+from vla_interfaces.srv import ResetTask, SetInstruction
 
 from vla_common.config import RobotConfig, Topics
 from vla_common.ros_qos import COMMAND, LATCHED, SENSOR, STREAM
@@ -42,6 +42,7 @@ class StackMonitor(Node):
         self.create_subscription(String, topics.sim_task, self._on_task, LATCHED)
         self.instruction_pub = self.create_publisher(String, topics.instruction, LATCHED)
         self.reset_client = self.create_client(ResetTask, topics.sim_reset_srv)
+        self.instruction_client = self.create_client(SetInstruction, topics.set_instruction_srv)
 
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -87,3 +88,8 @@ class StackMonitor(Node):
 
     def set_instruction(self, text: str) -> None:
         self.instruction_pub.publish(String(data=text))
+
+    def ask_planner(self, text: str):
+        """Future of the planner's ``set_instruction`` answer: whether it will act on ``text``
+        (and which trained instruction it understood), or why it refuses it."""
+        return self.instruction_client.call_async(SetInstruction.Request(instruction=text))
