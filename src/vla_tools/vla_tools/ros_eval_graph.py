@@ -24,7 +24,7 @@ from vla_interfaces.srv import ResetTask
 
 from vla_common.config import load_robot_config, load_topics
 from vla_common.ros_qos import LATCHED, SENSOR, STREAM
-from vla_tools.training_rollout import jerk_rms
+from vla_tools.training_rollout import EpisodeResult, jerk_rms
 
 OK_SAFETY_STATES = ("INIT", "READY", "RUNNING")
 # Parameters that select the synchronous baseline (see docs/TRAINING.md): the action expert runs
@@ -282,13 +282,8 @@ def _episode(mon: EvalMonitor, launcher, task: str, seed: int, instruction: str 
         fut = planner_srv.call_async(SetInstruction.Request(instruction=text))
         _wait(fut.done, 60.0, launcher, "the planner's set_instruction service")
         if not fut.result().success:  # no latent will come: the arm holds; nothing to measure
-            return {"task": task, "seed": int(seed), "instruction": text, "success": False,
-                    "time_to_success_s": None, "duration_s": 0.0, "wrong_object_picks": 0,
-                    "jerk_rms_rad_s3": None, "safety_events": 0, "action_rate_hz": None,
-                    "chunk_rate_hz": None, "latent_rate_hz": None, "s1_compute_ms_p50": None,
-                    "s2_compute_ms_p50": None,
-                    "extra": {"backend": "ros", "instruction_refused": fut.result().message,
-                              "lifted_objects": []}}
+            # (the caller sets the mode)
+            return EpisodeResult.refused(task, seed, text, "", fut.result().message, "ros").to_json()
     mon.instruction_pub.publish(String(data=text))
     success_at = None
     while True:

@@ -232,10 +232,10 @@ def main(argv=None) -> int:
     from vla_common.config import ConfigError, find_config_dir, load_robot_config
     from vla_common.dataset import DatasetError
     from vla_planner.embedded import EmbeddedPlannerConfig
-    from vla_tools.training_data import BatchConfig, DemoSampler, EmbeddingTable, aux_stats, \
-        grasp_columns, instruction_variants, load_demos
     from vla_planner.instruction_match import INSTRUCTIONS_FILE, InstructionSet, \
         group_by_shared_phrasings, write_instruction_set
+    from vla_tools.training_data import BatchConfig, DemoSampler, EmbeddingTable, aux_stats, \
+        grasp_columns, instruction_variants, load_demos
     from vla_tools.training_model import DualSystem, norm_from_episodes
 
     t_start = time.monotonic()
@@ -290,8 +290,10 @@ def main(argv=None) -> int:
     print(f"train_default: {len(eps)} episodes, {sum(len(e.state) for e in eps)} frames, "
           f"{sum(len(e.img_frames) for e in eps)} image frames ({a.image_size_px} px), "
           f"loaded in {time.monotonic() - t_start:.0f} s")
-    texts = [s for e in eps for s in instruction_variants(e, a.extra_phrasings)]
-    table = EmbeddingTable(texts)
+    # each episode's interchangeable phrasings: the embedding table, and the checkpoint's
+    # instruction set (planner/instructions.json) below
+    variant_lists = [instruction_variants(e, a.extra_phrasings) for e in eps]
+    table = EmbeddingTable([s for v in variant_lists for s in v])
     norm = norm_from_episodes(names, eps)
     if init_norm is not None:
         if tuple(init_norm.names) != names:
@@ -361,9 +363,8 @@ def main(argv=None) -> int:
 
     iset = None
     if a.instruction_match != "off":
-        texts_, groups_ = group_by_shared_phrasings([instruction_variants(e, a.extra_phrasings)
-                                                     for e in eps])
-        iset = InstructionSet(texts_, a.instruction_match, a.instruction_min_similarity, groups_,
+        texts, groups = group_by_shared_phrasings(variant_lists)
+        iset = InstructionSet(texts, a.instruction_match, a.instruction_min_similarity, groups,
                               a.instruction_min_margin)
 
     def checkpoint(final: bool) -> None:

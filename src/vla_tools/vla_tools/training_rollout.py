@@ -108,6 +108,17 @@ class EpisodeResult:
     def to_json(self) -> dict:
         return dict(self.__dict__)
 
+    @classmethod
+    def refused(cls, task: str, seed: int, instruction: str, mode: str, reason: str,
+                backend: str) -> "EpisodeResult":
+        """An episode whose instruction the planner refused: no latent, the arm never moved,
+        so no rates or jerk (null in JSON, skipped by the summary); the reason is kept."""
+        return cls(task=task, seed=int(seed), instruction=instruction, mode=mode, success=False,
+                   time_to_success_s=None, duration_s=0.0, wrong_object_picks=0,
+                   jerk_rms_rad_s3=None, safety_events=0, action_rate_hz=None, chunk_rate_hz=None,
+                   latent_rate_hz=None, s2_compute_ms_p50=None, s1_compute_ms_p50=None,
+                   extra={"instruction_refused": reason, "lifted_objects": [], "backend": backend})
+
 
 def jerk_rms(q: np.ndarray, dt: float) -> float:
     """RMS over time and joints of the third finite difference of positions.
@@ -174,13 +185,7 @@ class InprocStack:
         pcore = PlannerCore(self.backbone, PlannerNodeConfig(rate_hz=cfg.planner_rate_hz))
         ok, msg, _ = pcore.set_instruction(text)
         if not ok:  # the planner node refuses it the same way: no latent, the arm never moves
-            # nothing ran: no rates or jerk to report (null in JSON, skipped by the summary)
-            return EpisodeResult(
-                task=task, seed=int(seed), instruction=text, mode=cfg.mode, success=False,
-                time_to_success_s=None, duration_s=0.0, wrong_object_picks=0, jerk_rms_rad_s3=None,
-                safety_events=0, action_rate_hz=None, chunk_rate_hz=None, latent_rate_hz=None,
-                s2_compute_ms_p50=None, s1_compute_ms_p50=None,
-                extra={"instruction_refused": msg, "lifted_objects": [], "backend": "inproc"})
+            return EpisodeResult.refused(task, seed, text, cfg.mode, msg, "inproc")
         ecfg = self.executor_config or ExecutorConfig()
         if cfg.mode == "sync":  # the baseline executes whole chunks: naive switching, no RTC guide
             ecfg = dataclasses.replace(ecfg, strategy="naive")
