@@ -1,5 +1,6 @@
 """record_demos CLI writes a readable dataset (small, real expert episodes)."""
 import numpy as np
+import pytest
 
 from vla_common.dataset import DatasetReader
 from vla_sim.record_demos import main
@@ -50,7 +51,23 @@ def test_retry_demonstrations_mark_where_the_demonstration_starts(tmp_path):
     assert np.allclose(demo.aux[:7], ep.action[k, :7])
 
 
-def test_retry_demonstrations_refuse_aloha(tmp_path, capsys):
-    rc = main(["--robot", "aloha", "--task", "transfer_cube", "--episodes", "1",
+def test_aloha_retry_demonstrations_start_after_the_empty_grasp(tmp_path):
+    out = tmp_path / "retry"
+    rc = main(["--robot", "aloha", "--task", "transfer_cube", "--episodes", "1", "--seed-start", "3302",
+               "--out", str(out), "--width", "32", "--height", "32", "--miss-first"])
+    assert rc == 0
+    ep = DatasetReader(out).episode(0)
+    start = ep.extra["train_from_frame"]
+    miss = ep.extra["miss_first"]
+    assert ep.success and 0.012 <= miss["offset_m"] <= 0.035 and 0.01 <= miss["above_m"] <= 0.035
+    assert 0 < start < len(ep.state) - 50
+    giver = DatasetReader(out).info.action_names.index(f"{ep.extra['params']['from_arm']}_gripper")
+    assert ep.action[start - 1, giver] < 0.039 < ep.action[start, giver]  # empty grasp, then open
+    assert (ep.action[start:, giver] < 0.039).any()                       # ... and the real grasp
+
+
+@pytest.mark.parametrize("robot, task", [("aloha", "insertion"), ("franka", "push_cube")])
+def test_retry_demonstrations_refuse_tasks_without_a_retry(tmp_path, capsys, robot, task):
+    rc = main(["--robot", robot, "--task", task, "--episodes", "1",
                "--out", str(tmp_path / "x"), "--miss-first"])
-    assert rc == 2 and "Franka" in capsys.readouterr().err
+    assert rc == 2 and "retry demonstrations" in capsys.readouterr().err

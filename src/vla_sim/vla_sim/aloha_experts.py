@@ -8,7 +8,7 @@ from typing import Callable
 import mujoco
 import numpy as np
 
-from vla_sim.experts import Expert, _min_jerk
+from vla_sim.experts import RETRY_TASKS, Expert, _min_jerk
 from vla_sim.ik import DlsIk
 
 OPEN, CLOSED = 0.057, 0.021
@@ -60,8 +60,11 @@ class AlohaExpert(Expert):
     needs a large forearm_roll / wrist_rotate motion)."""
     speed_fraction = 0.8   # of the robot config's joint velocity limits (the controller: 0.9)
 
-    def __init__(self, env):
+    miss_back_m = 0.04     # after an empty grasp: back off this far along the approach, opening
+
+    def __init__(self, env, miss_first=None):
         spec = env.spec
+        self.miss_first = miss_first  # vla_sim.experts.MissFirst: a retry demonstration
         self.sides = ("left", "right")
         self.iks = {}
         for s in self.sides:
@@ -80,14 +83,34 @@ class AlohaExpert(Expert):
         f = np.asarray(fingers, float)
         return gripper_rot(approach, f if np.dot(cur[:, 1], f) >= 0 else -f)
 
-    def _plan_transfer(self, env):
+    def _giver_approach(self, env) -> tuple:
+        """(giver, taker, sg, approach axis, gripper rotation) of the transfer's giving arm."""
         p = env.task_params
         giver, taker = p["from_arm"], p["to_arm"]
         sg = 1.0 if giver == "right" else -1.0     # giver sits at x = sg * 0.469
-        cube = lambda e: e._ctx.body_pos("cube")  # noqa: E731
         tilt = np.deg2rad(45)
         a_g = np.array([-sg * np.sin(tilt), 0.0, -np.cos(tilt)])   # tilted towards the middle
-        r_g = self._rot(env, giver, a_g, [0, 1, 0])
+        return giver, taker, sg, a_g, self._rot(env, giver, a_g, [0, 1, 0])
+
+    def _plan_transfer_miss(self, env):
+        """The planned miss: approach as usual but to a point beside and above the cube
+        (``miss_first``), close on nothing, hold, lift; ``act`` then re-plans the transfer."""
+        giver, _, _, a_g, r_g = self._giver_approach(env)
+        m = self.miss_first
+        off = np.array([m.offset_m * np.cos(m.direction_rad), m.offset_m * np.sin(m.direction_rad),
+                        0.004 + m.above_m])
+        aim = env._ctx.body_pos("cube") + off
+        tcp = lambda e: e.data.site(f"vx300s_{giver}/tcp").xpos.copy()  # noqa: E731
+        return [
+            (1.2, {giver: lambda e: (aim - 0.08 * a_g, r_g, OPEN)}),
+            (0.7, {giver: lambda e: (aim, r_g, OPEN)}),
+            (0.5, {giver: lambda e: (aim, r_g, CLOSED)}),
+            (0.4, {giver: lambda e: (tcp(e) + np.array([0, 0, m.lift_m]), r_g, CLOSED)}),
+        ]
+
+    def _plan_transfer(self, env, after_miss: bool = False):
+        giver, taker, sg, a_g, r_g = self._giver_approach(env)
+        cube = lambda e: e._ctx.body_pos("cube")  # noqa: E731
         r_t = self._rot(env, taker, [sg, 0, 0], [0, 0, 1])          # horizontal, fingers vertical
         meet = np.array([0.0, 0.5, 0.22])
 
@@ -103,8 +126,15 @@ class AlohaExpert(Expert):
             return (meet + (tcp - cube(e)), r_g, CLOSED)
 
         G, T = giver, taker
-        return [
-            (1.2, {G: at_cube(back=0.08)}),
+        # after an empty grasp: open while backing off along the approach, so the opening
+        # fingers do not sweep the cube, then a shorter approach from where the cube is now
+        # (the episode's clock has run ~3 s already)
+        approach = [(1.2, {G: at_cube(back=0.08)})]
+        if after_miss:
+            approach = [(0.4, {G: lambda e: (e.data.site(f"vx300s_{giver}/tcp").xpos.copy()
+                                             - self.miss_back_m * a_g, r_g, OPEN)}),
+                        (0.6, {G: at_cube(back=self.miss_back_m)})]
+        return approach + [
             (0.7, {G: at_cube()}),
             (0.5, {G: lambda e: (*at_cube()(e)[:2], CLOSED)}),
             (1.2, {G: giver_meet, T: lambda e: (meet + np.array([-sg * 0.12, 0, 0]), r_t, OPEN)}),
@@ -165,7 +195,30 @@ class AlohaExpert(Expert):
         plans = {"transfer_cube": self._plan_transfer, "insertion": self._plan_insertion}
         if env.task.name not in plans:
             raise ValueError(f"AlohaExpert cannot solve task '{env.task.name}'")
-        self.phases = plans[env.task.name](env)
+        self.train_from_s = 0.0
+        self.miss_spoiled = False
+        self._retry_plan = None
+        if self.miss_first is not None:
+            if env.task.name not in RETRY_TASKS["aloha"]:
+                raise ValueError(f"ALOHA retry demonstrations exist for {RETRY_TASKS['aloha']} only")
+            self._cube_z0 = float(env._ctx.body_pos("cube")[2])
+            self._retry_plan = lambda e: self._plan_transfer(e, after_miss=True)
+            phases = self._plan_transfer_miss(env)
+        else:
+            phases = plans[env.task.name](env)
+        q = env.arm_q()
+        self.q = {s: q[self._idx[s]] for s in self.sides}
+        widths = env.gripper_widths()
+        start = {}
+        for i, s in enumerate(self.sides):
+            pos, rot = self.iks[s].fk(self.q[s], env.data.qpos)
+            start[s] = (pos, _quat(rot), float(widths[i]))
+        self._begin(phases, start)
+        self._t_last = None
+
+    def _begin(self, phases, start: dict) -> None:
+        """Run ``phases`` from plan time 0, each arm starting at ``start[side]`` (pos, quat, g)."""
+        self.phases = phases
         self._t_phase = []
         t = 0.0
         for dur, _ in self.phases:
@@ -173,16 +226,9 @@ class AlohaExpert(Expert):
             t += dur
         self._duration = t
         self._phase = -1
-        q = env.arm_q()
-        self.q = {s: q[self._idx[s]] for s in self.sides}
-        self.cur = {}
-        widths = env.gripper_widths()
-        for i, s in enumerate(self.sides):
-            pos, rot = self.iks[s].fk(self.q[s], env.data.qpos)
-            self.cur[s] = (pos, _quat(rot), float(widths[i]))
+        self.cur = dict(start)
         self.seg = {s: (0.0, 1e-3, self.cur[s], self.cur[s]) for s in self.sides}
         self._tau = 0.0          # plan time (s): behind t_s wherever the plan was slowed down
-        self._t_last = None
 
     @property
     def duration_s(self) -> float:
@@ -194,6 +240,14 @@ class AlohaExpert(Expert):
         return p0 + u * (p1 - p0), _slerp(q0, q1, u), g1 if (t - t0) >= 0 else g0
 
     def act(self, t_s: float) -> np.ndarray:
+        if self._retry_plan is not None and self._tau >= self._duration:
+            # the planned miss is over: re-plan the task from the simulator state (the cube
+            # may have been nudged), continuing from the last commanded poses
+            self.miss_spoiled = float(self.env._ctx.body_pos("cube")[2]) - self._cube_z0 > 0.01
+            end = {s: self._pose_at(s, self._duration) for s in self.sides}
+            self._begin(self._retry_plan(self.env), end)
+            self._retry_plan = None
+            self.train_from_s = t_s
         dt = 0.0 if self._t_last is None else max(0.0, t_s - self._t_last)
         self._t_last = t_s
         tau = self._tau + dt

@@ -8,6 +8,7 @@ order: arm joint positions, gripper widths), one per ``period_s``.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,8 +85,14 @@ def nearest_yaw(candidate: float, current: float, symmetry_rad: float) -> float:
 
 
 class Expert:
-    """Base: ``reset(env)`` plans from the simulator state, ``act(t)`` gives the action."""
+    """Base: ``reset(env)`` plans from the simulator state, ``act(t)`` gives the action.
+
+    Retry demonstrations (a planned miss first): ``train_from_s`` is where the demonstration
+    starts; ``miss_spoiled`` is True when the planned miss moved the object anyway (caught it),
+    so there is no retry to learn from."""
     period_s = 0.02
+    train_from_s = 0.0
+    miss_spoiled = False
 
     def reset(self, env) -> None:
         raise NotImplementedError
@@ -98,6 +105,10 @@ class Expert:
         raise NotImplementedError
 
 
+# tasks with retry demonstrations (a planned miss, then the task), per robot
+RETRY_TASKS = {"franka": ("pick_cube", "place_cube_on_plate"), "aloha": ("transfer_cube",)}
+
+
 @dataclass(frozen=True)
 class MissFirst:
     """Retry demonstrations: the first grasp closes ``offset_m`` beside the cube, in the table
@@ -108,6 +119,7 @@ class MissFirst:
     offset_m: float
     direction_rad: float
     lift_m: float = 0.0    # the empty gripper rises this far before the retry (as a policy would)
+    above_m: float = 0.0   # ... and closes this far above the grasp height (ALOHA: on the cube's top)
 
     def __post_init__(self):
         if not (np.isfinite(self.offset_m) and 0.0 < self.offset_m <= 0.1):
@@ -116,6 +128,8 @@ class MissFirst:
             raise ValueError("miss direction must be finite")
         if not (np.isfinite(self.lift_m) and 0.0 <= self.lift_m <= 0.15):
             raise ValueError(f"miss lift must be in [0, 0.15] m, got {self.lift_m}")
+        if not (np.isfinite(self.above_m) and 0.0 <= self.above_m <= 0.08):
+            raise ValueError(f"miss height must be in [0, 0.08] m, got {self.above_m}")
 
     @staticmethod
     def sample(rng: np.random.Generator, offset_range_m=(0.022, 0.04),
@@ -123,6 +137,21 @@ class MissFirst:
         """Offsets just past what the 8 cm fingers straddle around a 4 cm cube (2 cm)."""
         return MissFirst(float(rng.uniform(*offset_range_m)), float(rng.uniform(-np.pi, np.pi)),
                          float(rng.uniform(*lift_range_m)))
+
+    @staticmethod
+    def sample_for(robot: str, rng: np.random.Generator) -> "MissFirst":
+        """The miss of ``robot``'s retry demonstrations, like its learned policy's misses.
+
+        Franka (``sample``): 2.2-4 cm beside the cube. ALOHA: the v5 policy's empty grasps close
+        with the giving TCP 1-3.5 cm beside and ~3 cm above the cube's centre, fingertips on the
+        cube's top or edge (docs/TRAINING.md, "Dec 6, third"); the miss copies that.
+        """
+        if robot == "franka":
+            return MissFirst.sample(rng)
+        if robot == "aloha":
+            m = MissFirst.sample(rng, offset_range_m=(0.012, 0.035), lift_range_m=(0.0, 0.05))
+            return dataclasses.replace(m, above_m=float(rng.uniform(0.01, 0.035)))
+        raise ValueError(f"no retry demonstrations for robot '{robot}'")
 
 
 class FrankaExpert(Expert):
@@ -145,7 +174,7 @@ class FrankaExpert(Expert):
         self._t_track0 = 0.0
         self._retry_at_s = None
         self.train_from_s = 0.0
-        if self.miss_first is not None and env.task.name in ("pick_cube", "place_cube_on_plate"):
+        if self.miss_first is not None and env.task.name in RETRY_TASKS["franka"]:
             self._plan_miss(env)
         else:
             self._plan(env)
@@ -229,13 +258,12 @@ class FrankaExpert(Expert):
 
 
 def make_expert(env, miss_first: MissFirst | None = None) -> Expert:
-    """The scripted expert of ``env``'s robot; ``miss_first``: Franka retry demonstrations."""
+    """The scripted expert of ``env``'s robot; ``miss_first``: a retry demonstration (Franka
+    pick/place, ALOHA transfer: the first grasp misses, the expert re-plans and succeeds)."""
     if env.spec.model.nu and "panda_joint1" in env.spec.arm_mj_joints:
         return FrankaExpert(env, miss_first)
-    if miss_first is not None:
-        raise ValueError("retry demonstrations (miss_first) exist for the Franka tasks only")
     from vla_sim.aloha_experts import AlohaExpert
-    return AlohaExpert(env)
+    return AlohaExpert(env, miss_first)
 
 
 def run_episode(env, task: str, seed: int, expert: Expert | None = None, period_s: float = 0.02,

@@ -22,7 +22,7 @@ import dataclasses  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vla_sim.controller_loop import COMMAND_PATHS  # noqa: E402 (stored per episode as extra.command_path)
-from vla_sim.experts import MissFirst  # noqa: E402
+from vla_sim.experts import RETRY_TASKS, MissFirst  # noqa: E402
 
 MIN_RETRY_FRAMES = 50  # a retry demonstration holds at least 1 s (at 50 Hz) after the miss
 
@@ -46,9 +46,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "stack's parameters (as deployed: target delay, velocity and acceleration "
                         "limits); direct: straight to the position actuators (datasets before Dec 2)")
     p.add_argument("--miss-first", action="store_true",
-                   help="retry demonstrations (Franka pick/place): the first grasp closes 2-4 cm "
-                        "beside the cube, then the expert picks it; frames before the retry are "
-                        "kept for replay but marked as not a demonstration (extra.train_from_frame)")
+                   help="retry demonstrations (Franka pick/place, ALOHA transfer_cube): the first "
+                        "grasp closes beside the cube (Franka: 2-4 cm; ALOHA: 1-3.5 cm beside and "
+                        "1-3.5 cm above), then the expert re-plans and succeeds; frames before the "
+                        "retry are kept for replay but marked as not a demonstration "
+                        "(extra.train_from_frame)")
     p.add_argument("--config-dir", default=None)
     a = p.parse_args(argv)
     if a.episodes < 1:
@@ -88,8 +90,11 @@ def main(argv=None) -> int:
         return 2
     try:
         expert = make_expert(env)
-        if a.miss_first:
-            make_expert(env, MissFirst(0.03, 0.0))  # refuses robots without retry demonstrations
+        if a.miss_first:  # refuses robots and tasks without retry demonstrations
+            MissFirst.sample_for(a.robot, np.random.default_rng(0))
+            if set(tasks) - set(RETRY_TASKS[a.robot]):
+                raise ValueError(f"retry demonstrations (--miss-first) exist for {a.robot} tasks "
+                                 f"{list(RETRY_TASKS[a.robot])} only, not {sorted(set(tasks) - set(RETRY_TASKS[a.robot]))}")
     except ValueError as e:
         print(f"record_demos: error: {e}", file=sys.stderr)
         return 2
@@ -110,7 +115,7 @@ def main(argv=None) -> int:
                 frames.append((state.copy(), action.copy(), t, imgs))
 
             ctrl = make_controller(cfg) if a.command_path == "controller" else None
-            miss = MissFirst.sample(np.random.default_rng(seed)) if a.miss_first else None
+            miss = MissFirst.sample_for(a.robot, np.random.default_rng(seed)) if a.miss_first else None
             if miss is not None:
                 expert = make_expert(env, miss)
             ok, instruction, n = run_episode(env, task, seed, expert, period, on_frame=on_frame,
@@ -121,7 +126,7 @@ def main(argv=None) -> int:
                 extra["miss_first"] = dataclasses.asdict(miss)
                 extra["train_from_frame"] = train_from = int(np.ceil(expert.train_from_s / period - 1e-9))
                 # the cube came up during the miss itself: no retry to learn from
-                ok = ok and n - train_from >= MIN_RETRY_FRAMES
+                ok = ok and n - train_from >= MIN_RETRY_FRAMES and not expert.miss_spoiled
             if ok or a.keep_failed:
                 writer.start_episode(instruction, task=task, seed=seed, extra=extra)
                 for s, act, t, imgs in frames:

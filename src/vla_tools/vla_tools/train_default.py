@@ -52,8 +52,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--episodes", type=int, default=400, help="demonstrations per task")
     p.add_argument("--retry-episodes", type=int, default=0,
                    help="retry demonstrations per task (record_demos --miss-first: a planned "
-                        "empty grasp beside the cube, then the pick; only the retry is trained "
-                        "on), in <data-dir>/<robot>_<task>_retry")
+                        "empty grasp beside the cube, then the task; only the retry is trained "
+                        "on; Franka pick/place, ALOHA transfer_cube), in "
+                        "<data-dir>/<robot>_<task>_retry")
     p.add_argument("--data-dir", default="data/demos")
     p.add_argument("--record-jobs", type=int, default=2,
                    help="recordings run at once (one per dataset dir: normal and retry, per task)")
