@@ -4,8 +4,9 @@ in in-process closed-loop episodes at the nodes' rates (async).
     python docs/training_eval/aloha_dec6_diagnostics/grasp_trace.py models/aloha out.jsonl 100000 100050
     python docs/training_eval/aloha_dec6_diagnostics/grasp_trace.py --summary out.jsonl
 
-One line per episode: success, whether the cube was lifted, the giving arm, and
-``tcp_minus_cube`` (m, world frame) at the first close after the gripper opened. The cube's
+One line per episode: success, whether the cube was lifted, the giving arm,
+``tcp_minus_cube`` (m, world frame) at the first close after the gripper opened, and
+``n_closes`` (how often the giving gripper closed: > 1 after a retry; traces from Dec 6 lack it). The cube's
 centre is 2 cm above the table; the scripted demonstrations close with the TCP 0.5-1.3 cm above it.
 """
 import json
@@ -54,6 +55,10 @@ def trace(models: str, out: str, s0: int, s1: int) -> None:
             closes = np.where(w[i_open:] < w[i_open] - 0.6 * (w[i_open] - w.min()))[0]
             rec = {"seed": seed, "success": r.success, "lifted": bool(r.extra["lifted_objects"]),
                    "giver": g, "cube_xy": env.task_params["xy"]}
+            # closes of the giving gripper (a retry re-opens and closes again): downward
+            # crossings of the middle of its width range after it first opened
+            mid = 0.5 * (w[i_open:].max() + w[i_open:].min())
+            rec["n_closes"] = int(np.sum((w[i_open:-1] >= mid) & (w[i_open + 1:] < mid)))
             if len(closes):
                 t, tcp, _, cube = samples[i_open + int(closes[0])]
                 rec.update(close_t=round(t - samples[0][0], 2),
@@ -73,7 +78,9 @@ def summary(path: str) -> None:
         d = np.array([r["tcp_minus_cube"] for r in sel])
         print(f"{name}: {len(sel)} episodes, right arm giving in {sum(r['giver'] == 'right' for r in sel)}; "
               f"TCP at first close: {np.median(d[:, 2]) * 100:.1f} cm above the cube centre (median), "
-              f"{np.median(np.linalg.norm(d[:, :2], axis=1)) * 100:.1f} cm beside it (median)")
+              f"{np.median(np.linalg.norm(d[:, :2], axis=1)) * 100:.1f} cm beside it (median)"
+              + (f"; closed the giving gripper more than once in {sum(r['n_closes'] > 1 for r in sel)}"
+                 if all("n_closes" in r for r in sel) else ""))
 
 
 if __name__ == "__main__":
