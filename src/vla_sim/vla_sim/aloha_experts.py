@@ -197,12 +197,11 @@ class AlohaExpert(Expert):
             raise ValueError(f"AlohaExpert cannot solve task '{env.task.name}'")
         self.train_from_s = 0.0
         self.miss_spoiled = False
-        self._retry_plan = None
+        self._retry_pending = self.miss_first is not None
         if self.miss_first is not None:
             if env.task.name not in RETRY_TASKS["aloha"]:
                 raise ValueError(f"ALOHA retry demonstrations exist for {RETRY_TASKS['aloha']} only")
             self._cube_z0 = float(env._ctx.body_pos("cube")[2])
-            self._retry_plan = lambda e: self._plan_transfer(e, after_miss=True)
             phases = self._plan_transfer_miss(env)
         else:
             phases = plans[env.task.name](env)
@@ -240,13 +239,13 @@ class AlohaExpert(Expert):
         return p0 + u * (p1 - p0), _slerp(q0, q1, u), g1 if (t - t0) >= 0 else g0
 
     def act(self, t_s: float) -> np.ndarray:
-        if self._retry_plan is not None and self._tau >= self._duration:
+        if self._retry_pending and self._tau >= self._duration:
             # the planned miss is over: re-plan the task from the simulator state (the cube
             # may have been nudged), continuing from the last commanded poses
             self.miss_spoiled = float(self.env._ctx.body_pos("cube")[2]) - self._cube_z0 > 0.01
             end = {s: self._pose_at(s, self._duration) for s in self.sides}
-            self._begin(self._retry_plan(self.env), end)
-            self._retry_plan = None
+            self._begin(self._plan_transfer(self.env, after_miss=True), end)
+            self._retry_pending = False
             self.train_from_s = t_s
         dt = 0.0 if self._t_last is None else max(0.0, t_s - self._t_last)
         self._t_last = t_s

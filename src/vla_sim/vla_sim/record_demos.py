@@ -90,11 +90,10 @@ def main(argv=None) -> int:
         return 2
     try:
         expert = make_expert(env)
-        if a.miss_first:  # refuses robots and tasks without retry demonstrations
-            MissFirst.sample_for(a.robot, np.random.default_rng(0))
-            if set(tasks) - set(RETRY_TASKS[a.robot]):
-                raise ValueError(f"retry demonstrations (--miss-first) exist for {a.robot} tasks "
-                                 f"{list(RETRY_TASKS[a.robot])} only, not {sorted(set(tasks) - set(RETRY_TASKS[a.robot]))}")
+        no_retry = sorted(set(tasks) - set(RETRY_TASKS.get(a.robot, ()))) if a.miss_first else []
+        if no_retry:
+            raise ValueError(f"retry demonstrations (--miss-first) exist for {a.robot} tasks "
+                             f"{list(RETRY_TASKS.get(a.robot, ()))} only, not {no_retry}")
     except ValueError as e:
         print(f"record_demos: error: {e}", file=sys.stderr)
         return 2
