@@ -77,6 +77,27 @@ def test_inline_planner_forces_naive_execution_and_still_validates_the_strategy(
         ActionExpertNodeConfig(inline_planner=True, execution_strategy="fast")
 
 
+@pytest.mark.parametrize("robot", ["franka", "aloha"])
+def test_from_params_reads_every_shipped_sim_yaml_as_the_node_declares_it(robot):
+    from vla_common.stack import node_params
+    params = node_params("vla_action_expert", robot, "sim")
+    c = ActionExpertNodeConfig.from_params(params)
+    assert c.executor_config().strategy == params["execution_strategy"]
+    assert c.inference_rate_hz == float(params["inference_rate_hz"])
+
+
+def test_from_params_turns_yaml_ints_into_float_params_and_keeps_bools():
+    c = ActionExpertNodeConfig.from_params({"inference_rate_hz": 12, "stream_process": False})
+    assert isinstance(c.inference_rate_hz, float) and c.inference_rate_hz == 12.0
+    assert c.stream_process is False
+
+
+@pytest.mark.parametrize("params", [{"execution_stratgy": "rtc"}, {"execution_strategy": "fast"}])
+def test_from_params_rejects_unknown_keys_and_bad_values(params):
+    with pytest.raises(ValueError):
+        ActionExpertNodeConfig.from_params(params)
+
+
 def test_inline_planner_resolves_like_the_planner_node(franka, tmp_path):
     from vla_planner.planner_core import default_checkpoint_dir as planner_dir
     cfg = ActionExpertNodeConfig(inline_planner=True, planner_checkpoint_dir=str(tmp_path / "none"))

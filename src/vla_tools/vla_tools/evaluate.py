@@ -163,7 +163,13 @@ def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], plan
     if controller:
         from vla_controller.config_file import make_controller
         factory = lambda: make_controller(cfg)  # noqa: E731 (a fresh controller per episode)
-    stack = InprocStack(env, bb, pol, controller_factory=factory)
+    # chunk execution as the action expert node runs it (execution_strategy & co. in the yaml)
+    from vla_action_expert.node_config import ActionExpertNodeConfig
+    from vla_common.stack import node_params
+    node_cfg = ActionExpertNodeConfig.from_params(node_params("vla_action_expert", robot, "sim"))
+    executor_cfg = node_cfg.executor_config()
+    stack = InprocStack(env, bb, pol, executor_config=executor_cfg, controller_factory=factory,
+                        wrist_camera=node_cfg.wrist_camera)
     rollout_kw = {"fixed_delays_s": fixed_delays_s}  # the same for every episode
     if inference_rate_hz is not None:
         rollout_kw["inference_rate_hz"] = inference_rate_hz
@@ -182,6 +188,7 @@ def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], plan
             d = r.to_json()
             d["extra"]["controller"] = controller
             d["extra"]["rollout"] = dataclasses.asdict(rollouts[mode])  # the rates it ran at
+            d["extra"]["execution_strategy"] = "naive" if mode == "sync" else executor_cfg.strategy
             results.append(d)
             if on_result:
                 on_result(d)
