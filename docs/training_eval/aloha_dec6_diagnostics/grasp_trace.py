@@ -30,7 +30,11 @@ def trace(models: str, out: str, s0: int, s1: int) -> None:
     env = make_env(cfg)
     bb = load_backbone(f"{models}/planner", cfg.cameras, robot="aloha")
     pol = ActionExpertPolicy.from_pretrained(f"{models}/action_expert", cfg.command_names, bb.latent_dim)
-    stack = InprocStack(env, bb, pol, controller_factory=lambda: make_controller(cfg))
+    from vla_action_expert.node_config import ActionExpertNodeConfig
+    from vla_common.stack import node_params
+    # chunk execution as the node runs it (config/aloha_sim.yaml; rtc for the traces before Dec 6, fifth)
+    ecfg = ActionExpertNodeConfig.from_params(node_params("vla_action_expert", "aloha", "sim")).executor_config()
+    stack = InprocStack(env, bb, pol, executor_config=ecfg, controller_factory=lambda: make_controller(cfg))
     rcfg = RolloutConfig.from_params("aloha", "async")
     names = list(env.command_names)
     samples = []  # (t, tcp per arm, gripper per arm, cube) every 20 ms of sim time
