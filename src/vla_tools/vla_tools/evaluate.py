@@ -188,7 +188,6 @@ def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], plan
             d = r.to_json()
             d["extra"]["controller"] = controller
             d["extra"]["rollout"] = dataclasses.asdict(rollouts[mode])  # the rates it ran at
-            d["extra"]["execution_strategy"] = "naive" if mode == "sync" else executor_cfg.strategy
             results.append(d)
             if on_result:
                 on_result(d)
