@@ -18,23 +18,12 @@ import numpy as np
 def trace(models: str, out: str, s0: int, s1: int) -> None:
     import torch
 
-    from vla_action_expert.policy import ActionExpertPolicy
-    from vla_common.config import load_robot_config
-    from vla_controller.config_file import make_controller
-    from vla_planner.backbone import load_backbone
-    from vla_sim.factory import make_env
-    from vla_tools.training_rollout import InprocStack, RolloutConfig
+    from vla_tools.training_rollout import RolloutConfig, make_inproc_stack
 
     torch.set_num_threads(1)
-    cfg = load_robot_config("aloha", "sim")
-    env = make_env(cfg)
-    bb = load_backbone(f"{models}/planner", cfg.cameras, robot="aloha")
-    pol = ActionExpertPolicy.from_pretrained(f"{models}/action_expert", cfg.command_names, bb.latent_dim)
-    from vla_action_expert.node_config import ActionExpertNodeConfig
-    from vla_common.stack import node_params
     # chunk execution as the node runs it (config/aloha_sim.yaml; rtc for the traces before Dec 6, fifth)
-    ecfg = ActionExpertNodeConfig.from_params(node_params("vla_action_expert", "aloha", "sim")).executor_config()
-    stack = InprocStack(env, bb, pol, executor_config=ecfg, controller_factory=lambda: make_controller(cfg))
+    stack = make_inproc_stack("aloha", f"{models}/planner", f"{models}/action_expert")
+    env = stack.env
     rcfg = RolloutConfig.from_params("aloha", "async")
     names = list(env.command_names)
     samples = []  # (t, tcp per arm, gripper per arm, cube) every 20 ms of sim time

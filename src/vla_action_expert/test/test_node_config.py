@@ -78,24 +78,34 @@ def test_inline_planner_forces_naive_execution_and_still_validates_the_strategy(
 
 
 @pytest.mark.parametrize("robot", ["franka", "aloha"])
-def test_from_params_reads_every_shipped_sim_yaml_as_the_node_declares_it(robot):
-    from vla_common.stack import node_params
+def test_node_config_reads_every_shipped_sim_yaml_as_the_node_declares_it(robot):
+    from vla_common.stack import node_config, node_params
     params = node_params("vla_action_expert", robot, "sim")
-    c = ActionExpertNodeConfig.from_params(params)
+    c = node_config(ActionExpertNodeConfig, "vla_action_expert", robot, "sim")
     assert c.executor_config().strategy == params["execution_strategy"]
     assert c.inference_rate_hz == float(params["inference_rate_hz"])
 
 
-def test_from_params_turns_yaml_ints_into_float_params_and_keeps_bools():
-    c = ActionExpertNodeConfig.from_params({"inference_rate_hz": 12, "stream_process": False})
+def _yaml_config_dir(tmp_path, body: str):
+    (tmp_path / "stack.yaml").write_text("")  # marks a config dir
+    (tmp_path / "franka_sim.yaml").write_text("vla_action_expert:\n  ros__parameters:\n" + body)
+    return tmp_path
+
+
+def test_node_config_turns_yaml_ints_into_float_params_and_keeps_bools(tmp_path):
+    from vla_common.stack import node_config
+    d = _yaml_config_dir(tmp_path, "    inference_rate_hz: 12\n    stream_process: false\n"
+                                   "    use_sim_time: true\n")  # not a field: ignored, as by the node
+    c = node_config(ActionExpertNodeConfig, "vla_action_expert", "franka", "sim", config_dir=d)
     assert isinstance(c.inference_rate_hz, float) and c.inference_rate_hz == 12.0
     assert c.stream_process is False
 
 
-@pytest.mark.parametrize("params", [{"execution_stratgy": "rtc"}, {"execution_strategy": "fast"}])
-def test_from_params_rejects_unknown_keys_and_bad_values(params):
+def test_node_config_rejects_a_bad_strategy(tmp_path):
+    from vla_common.stack import node_config
+    d = _yaml_config_dir(tmp_path, "    execution_strategy: fast\n")
     with pytest.raises(ValueError):
-        ActionExpertNodeConfig.from_params(params)
+        node_config(ActionExpertNodeConfig, "vla_action_expert", "franka", "sim", config_dir=d)
 
 
 def test_inline_planner_resolves_like_the_planner_node(franka, tmp_path):

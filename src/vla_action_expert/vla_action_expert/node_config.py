@@ -1,8 +1,6 @@
 """Parameters of the action expert node and checkpoint resolution (ROS-free)."""
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,24 +57,6 @@ class ActionExpertNodeConfig:
             raise ValueError("torch_threads >= 1, heartbeat_period_s > 0, latent_dim >= 1 needed")
         self.executor_config()  # validates strategy / interpolation
         self.runtime_config()
-
-    @classmethod
-    def from_params(cls, params: Mapping) -> "ActionExpertNodeConfig":
-        """The node's config from a ``ros__parameters`` mapping (``config/<robot>_<mode>.yaml``),
-        for the in-process evaluation, which must execute chunks as the node would.
-
-        Raises:
-            ValueError: a key that is not a parameter of the node, or an invalid value.
-        """
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            raise ValueError(f"not vla_action_expert parameters: {unknown}")
-        vals = {}
-        for k, v in params.items():  # yaml writes 1 for 1.0: the node's float params take ints
-            vals[k] = (float(v) if isinstance(known[k].default, float) and isinstance(v, int)
-                       and not isinstance(v, bool) else v)
-        return cls(**vals)
 
     def stream_rate_for(self, robot: str) -> float:
         return self.stream_rate_hz or ROBOT_STREAM_RATE_HZ.get(robot, 200.0)

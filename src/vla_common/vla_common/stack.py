@@ -83,15 +83,24 @@ def node_config(cls: type[T], node: str, robot: str, mode: str,
                 config_dir: str | os.PathLike | None = None, **overrides) -> T:
     """Dataclass ``cls`` from node ``node``'s ``ros__parameters`` in ``config/<robot>_<mode>.yaml``,
     as the node builds it in process (``ros_params.declare_config``): keys that are not fields
-    (``use_sim_time``, ...) are ignored, lists become tuples, ``overrides`` win.
+    (``use_sim_time``, ...) are ignored, lists become tuples, ints become floats where the field's
+    default is a float (yaml writes ``10`` for ``10.0``), ``overrides`` win.
 
     Raises:
         ConfigError: no such parameter file, or it has no section for ``node``.
         ValueError/TypeError: from ``cls(...)`` when a value is invalid.
     """
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    vals = {k: tuple(v) if isinstance(v, list) else v
-            for k, v in node_params(node, robot, mode, config_dir).items() if k in names}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+
+    def as_declared(name, v):
+        if isinstance(v, list):
+            return tuple(v)
+        if (isinstance(fields[name].default, float) and isinstance(v, int)
+                and not isinstance(v, bool)):
+            return float(v)
+        return v
+    vals = {k: as_declared(k, v)
+            for k, v in node_params(node, robot, mode, config_dir).items() if k in fields}
     return cls(**{**vals, **overrides})
 
 

@@ -148,28 +148,12 @@ def evaluate_inproc(robot: str, tasks: Sequence[str], seeds: Sequence[int], plan
     import torch
     from tqdm import tqdm
 
-    from vla_action_expert.policy import ActionExpertPolicy
-    from vla_common.config import load_robot_config
-    from vla_planner.backbone import load_backbone
-    from vla_sim.factory import make_env
-    from vla_tools.training_rollout import InprocStack, RolloutConfig
+    from vla_tools.training_rollout import RolloutConfig, make_inproc_stack
 
     torch.set_num_threads(torch_threads)
-    cfg = load_robot_config(robot, "sim")
-    env = make_env(cfg)
-    bb = load_backbone(planner_dir, cfg.cameras, robot=robot)
-    pol = ActionExpertPolicy.from_pretrained(expert_dir, cfg.command_names, bb.latent_dim)
-    factory = None
-    if controller:
-        from vla_controller.config_file import make_controller
-        factory = lambda: make_controller(cfg)  # noqa: E731 (a fresh controller per episode)
-    # chunk execution as the action expert node runs it (execution_strategy & co. in the yaml)
-    from vla_action_expert.node_config import ActionExpertNodeConfig
-    from vla_common.stack import node_params
-    node_cfg = ActionExpertNodeConfig.from_params(node_params("vla_action_expert", robot, "sim"))
-    executor_cfg = node_cfg.executor_config()
-    stack = InprocStack(env, bb, pol, executor_config=executor_cfg, controller_factory=factory,
-                        wrist_camera=node_cfg.wrist_camera)
+    # the nodes' chunk execution (execution_strategy & co.) from config/<robot>_sim.yaml
+    stack = make_inproc_stack(robot, planner_dir, expert_dir, controller=controller)
+    env = stack.env
     rollout_kw = {"fixed_delays_s": fixed_delays_s}  # the same for every episode
     if inference_rate_hz is not None:
         rollout_kw["inference_rate_hz"] = inference_rate_hz

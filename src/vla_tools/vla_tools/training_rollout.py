@@ -301,6 +301,39 @@ class InprocStack:
 JERK_SAMPLE_PERIOD_S = 0.02  # joint samples for the jerk figure: 50 Hz, as the graph resamples
 
 
+def make_inproc_stack(robot: str, planner_dir, expert_dir, controller: bool = True,
+                      executor_config=None) -> InprocStack:
+    """The stack the nodes would run from ``config/<robot>_sim.yaml``: its simulator, the
+    planner backbone and action expert from the checkpoint dirs, the controller core (a fresh
+    one per episode; ``controller=False``: the stream drives the sim directly) and the action
+    expert node's chunk execution and wrist camera (``executor_config`` overrides the former).
+
+    Raises:
+        ConfigError: a missing or malformed config file.
+        CheckpointError / ValueError: a checkpoint that is missing or does not fit the robot.
+    """
+    from vla_action_expert.node_config import ActionExpertNodeConfig
+    from vla_action_expert.policy import ActionExpertPolicy
+    from vla_common.config import load_robot_config
+    from vla_common.stack import node_config
+    from vla_planner.backbone import load_backbone
+    from vla_sim.factory import make_env
+
+    cfg = load_robot_config(robot, "sim")
+    node_cfg = node_config(ActionExpertNodeConfig, "vla_action_expert", robot, "sim")
+    env = make_env(cfg)
+    bb = load_backbone(planner_dir, cfg.cameras, robot=robot)
+    pol = ActionExpertPolicy.from_pretrained(expert_dir, cfg.command_names, bb.latent_dim)
+    factory = None
+    if controller:
+        from vla_controller.config_file import make_controller
+        factory = lambda: make_controller(cfg)  # noqa: E731 (a fresh controller per episode)
+    if executor_config is None:
+        executor_config = node_cfg.executor_config()
+    return InprocStack(env, bb, pol, executor_config=executor_config, controller_factory=factory,
+                       wrist_camera=node_cfg.wrist_camera)
+
+
 def substeps_until(next_tick_s: float, t_s: float, dt_s: float) -> int:
     """Physics steps from ``t_s`` to the stream tick due at ``next_tick_s`` (at least one).
 

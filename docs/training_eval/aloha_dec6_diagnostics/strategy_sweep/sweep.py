@@ -14,23 +14,14 @@ import sys
 import torch
 
 from vla_action_expert.executor import ExecutorConfig
-from vla_action_expert.policy import ActionExpertPolicy
-from vla_common.config import load_robot_config
-from vla_controller.config_file import make_controller
-from vla_planner.backbone import load_backbone
-from vla_sim.factory import make_env
-from vla_tools.training_rollout import InprocStack, RolloutConfig
+from vla_tools.training_rollout import RolloutConfig, make_inproc_stack
 
 models, robot, task, s0, s1, out = sys.argv[1:7]
 ekw = json.loads(sys.argv[7]) if len(sys.argv) > 7 else {}
 rkw = json.loads(sys.argv[8]) if len(sys.argv) > 8 else {}
 torch.set_num_threads(1)
-cfg = load_robot_config(robot, "sim")
-env = make_env(cfg)
-bb = load_backbone(f"{models}/planner", cfg.cameras, robot=robot)
-pol = ActionExpertPolicy.from_pretrained(f"{models}/action_expert", cfg.command_names, bb.latent_dim)
-stack = InprocStack(env, bb, pol, executor_config=ExecutorConfig(**ekw),
-                    controller_factory=lambda: make_controller(cfg))
+stack = make_inproc_stack(robot, f"{models}/planner", f"{models}/action_expert",
+                          executor_config=ExecutorConfig(**ekw))
 rc = RolloutConfig.from_params(robot, "async", **rkw)
 n = ok = 0
 with open(out, "w") as f:
