@@ -26,6 +26,13 @@ def test_record_demos_writes_successful_episodes_with_images(tmp_path, capsys):
     assert "cannot append" in capsys.readouterr().err
 
 
+def test_no_progress_writes_no_progress_bar_but_the_summary(tmp_path, capsys):
+    rc = main(["--robot", "franka", "--task", "pick_cube", "--episodes", "1", "--seed-start", "5",
+               "--out", str(tmp_path / "d"), "--no-images", "--no-progress"])
+    out = capsys.readouterr()
+    assert rc == 0 and "demos:" not in out.err and "wrote 1 episodes" in out.out
+
+
 def test_record_demos_unknown_task_exits_2(tmp_path, capsys):
     assert main(["--task", "juggle", "--episodes", "1", "--out", str(tmp_path / "x")]) == 2
     assert "unknown task" in capsys.readouterr().err

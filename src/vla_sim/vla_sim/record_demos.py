@@ -51,6 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "1-3.5 cm above), then the expert re-plans and succeeds; frames before the "
                         "retry are kept for replay but marked as not a demonstration "
                         "(extra.train_from_frame)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     p.add_argument("--config-dir", default=None)
     a = p.parse_args(argv)
     if a.episodes < 1:
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
     period = 1.0 / a.fps
     written = attempts = 0
     failed_seeds: list[int] = []
-    bar = tqdm(total=a.episodes, unit="ep", desc=f"{a.robot} demos")
+    bar = tqdm(total=a.episodes, unit="ep", desc=f"{a.robot} demos", disable=a.no_progress)
     seed = a.seed_start
     try:
         while written < a.episodes and attempts < 2 * a.episodes + 10:

@@ -277,7 +277,8 @@ def main(argv=None) -> int:
         if not cmds + retry_cmds:
             print(f"train_default: reusing the demonstrations in "
                   f"{', '.join(map(str, roots + retry_roots))}")
-        run_recordings(cmds + retry_cmds, a.record_jobs)
+        run_recordings([c + ["--no-progress"] if a.no_progress else c for c in cmds + retry_cmds],
+                       a.record_jobs)
         eps = load_demos(roots, cams, names, a.image_size_px, grasp_groups,
                          max_episodes=a.max_load_episodes or a.episodes, progress=not a.no_progress)
         if retry_roots:
