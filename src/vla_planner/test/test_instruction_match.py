@@ -101,3 +101,40 @@ def test_close_phrasings_of_one_meaning_are_not_ambiguous():
 def test_groups_of_another_length_than_the_instructions_are_an_error():
     with pytest.raises(ValueError, match="groups"):
         InstructionSet(TRAINED, groups=(0,))
+
+
+SIDED = ("transfer the cube from the left arm to the right arm",
+         "transfer the cube from the right arm to the left arm")
+
+
+def _order_blind(texts):
+    """A sentence encoder that, like mean pooling in the small MiniLM, cannot see word order."""
+    words = sorted({w for t in SIDED for w in t.split()} | {"should", "take"})
+    return np.array([[t.split().count(w) for w in words] + [0.01] for t in texts], float)
+
+
+@pytest.mark.parametrize("text, meant", [
+    ("the right arm should take the cube from the left arm", SIDED[0]),
+    ("the left arm should take the cube from the right arm", SIDED[1]),
+])
+def test_a_named_source_side_resolves_what_the_encoder_cannot(text, meant):
+    iset = InstructionSet(SIDED, groups=(0, 1), min_similarity=0.1)
+    assert InstructionMatcher(iset, _order_blind).interpret(text).matched == meant
+
+
+def test_without_side_roles_the_mirror_images_stay_ambiguous():
+    iset = InstructionSet(SIDED, groups=(0, 1), min_similarity=0.1, side_roles=False)
+    with pytest.raises(ValueError, match="ambiguous"):
+        InstructionMatcher(iset, _order_blind).interpret("the right arm should take the cube from the left arm")
+
+
+def test_a_source_side_no_trained_instruction_has_is_refused():
+    iset = InstructionSet(SIDED[:1], min_similarity=0.1)
+    with pytest.raises(ValueError, match="right side as the source"):
+        InstructionMatcher(iset, _order_blind).interpret("take the cube from the right arm")
+
+
+def test_side_roles_must_be_a_json_bool(tmp_path):
+    (tmp_path / "instructions.json").write_text(json.dumps({"instructions": ["a"], "side_roles": "yes"}))
+    with pytest.raises(ValueError, match="side_roles"):
+        read_instruction_set(tmp_path)

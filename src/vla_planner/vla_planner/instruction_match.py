@@ -10,12 +10,16 @@ The sentence encoder is weak on word order: "the left arm should take the cube f
 arm" is as similar to "...from the left arm to the right arm" as to its mirror image (the two
 differ by 0.002-0.005 in cosine similarity, where different cube colours differ by 0.09-0.15). So
 an instruction whose two closest trained instructions of *different meaning* (``groups``) are
-within ``min_margin`` of each other is refused as ambiguous rather than guessed.
+within ``min_margin`` of each other is refused as ambiguous rather than guessed. With
+``side_roles`` (the default) an instruction that names its source side with a preposition
+("from the left arm", "to the right gripper"; instruction_sides.py) is compared only with trained
+instructions of the same source side (or none), so word order no longer has to come from the
+encoder; one that names no side is matched as before.
 
 File format (``<planner checkpoint>/instructions.json``)::
 
     {"match": "nearest" | "exact", "min_similarity": 0.5, "min_margin": 0.03,
-     "instructions": ["...", ...], "groups": [0, 0, 1, ...]}
+     "side_roles": true, "instructions": ["...", ...], "groups": [0, 0, 1, ...]}
 
 ``groups`` (optional) gives each instruction its meaning class: phrasings of the same task with
 the same parameters share one; without it every instruction is its own.
@@ -31,6 +35,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from vla_planner.instruction_sides import source_side
+
 INSTRUCTIONS_FILE = "instructions.json"
 MATCH_MODES = ("exact", "nearest")
 
@@ -43,6 +49,7 @@ class InstructionSet:
     min_similarity: float = 0.5
     groups: tuple[int, ...] = ()   # meaning class per instruction; empty: each its own
     min_margin: float = 0.03       # best match vs best of another meaning, else ambiguous
+    side_roles: bool = True        # a named source side must agree (instruction_sides.py)
 
     def __post_init__(self):
         if self.match not in MATCH_MODES:
@@ -62,7 +69,8 @@ class InstructionSet:
 
     def to_json(self) -> dict:
         return {"match": self.match, "min_similarity": self.min_similarity,
-                "min_margin": self.min_margin, "instructions": list(self.instructions),
+                "min_margin": self.min_margin, "side_roles": self.side_roles,
+                "instructions": list(self.instructions),
                 "groups": list(self.groups)}
 
 
@@ -109,7 +117,8 @@ def read_instruction_set(ckpt_dir: str | os.PathLike) -> InstructionSet | None:
         return InstructionSet(tuple(raw["instructions"]), str(raw.get("match", "nearest")),
                               float(raw.get("min_similarity", 0.5)),
                               tuple(int(g) for g in raw.get("groups", ())),
-                              float(raw.get("min_margin", 0.03)))
+                              float(raw.get("min_margin", 0.03)),
+                              _json_bool(raw.get("side_roles", True), "side_roles"))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: {e}") from e
 
@@ -142,6 +151,7 @@ class InstructionMatcher:
         self._embed = embed
         self._known = _unit_rows(np.asarray(embed(list(iset.instructions)), np.float64),
                                  len(iset.instructions))
+        self._sides = tuple(source_side(s) if iset.side_roles else None for s in iset.instructions)
         self._cache: dict[str, Interpretation] = {}
 
     def interpret(self, text: str) -> Interpretation:
@@ -160,11 +170,18 @@ class InstructionMatcher:
             e = _unit_rows(np.asarray(self._embed([text]), np.float64), 1)[0]
             sims = self._known @ e
             order = np.argsort(-sims, kind="stable")
-            i = int(order[0])
-            best, sim = self.iset.instructions[i], float(sims[i])
             if self.iset.match == "exact":
+                best, sim = self.iset.instructions[int(order[0])], float(sims[order[0]])
                 raise ValueError(f"not a trained instruction (closest: {best!r}, similarity "
                                  f"{sim:.2f}); this checkpoint accepts only its trained phrasings")
+            side = source_side(text) if any(self._sides) else None
+            if side is not None:  # the text says which way: only instructions that agree
+                order = np.array([k for k in order if self._sides[k] in (side, None)], dtype=int)
+                if order.size == 0:
+                    raise ValueError(f"names the {side} side as the source, which no trained "
+                                     "instruction does")
+            i = int(order[0])
+            best, sim = self.iset.instructions[i], float(sims[i])
             if sim < self.iset.min_similarity:
                 raise ValueError(f"not close to any trained instruction (closest: {best!r}, "
                                  f"similarity {sim:.2f} < {self.iset.min_similarity:.2f})")
@@ -178,6 +195,12 @@ class InstructionMatcher:
         if len(self._cache) < 1024:
             self._cache[text] = out
         return out
+
+
+def _json_bool(v, name: str) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"{name} must be true or false, got {v!r}")
+    return v
 
 
 def _unit_rows(x: np.ndarray, n: int) -> np.ndarray:

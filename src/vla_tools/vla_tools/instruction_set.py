@@ -67,18 +67,22 @@ def main(argv=None) -> int:
     p.add_argument("--min-margin", type=float, default=0.03,
                    help="refuse as ambiguous when a trained instruction of another meaning is "
                         "within this similarity of the closest")
+    p.add_argument("--no-side-roles", action="store_true",
+                   help="do not use a source side the text names with a preposition ('from the "
+                        "left arm') to choose among trained instructions (instruction_sides.py)")
     a = p.parse_args(argv)
     from vla_common.config import find_config_dir
     planner = Path(a.models) / "planner"
     try:
         texts, groups = group_by_shared_phrasings(training_instructions(planner, find_config_dir().parent))
-        iset = InstructionSet(texts, a.match, a.min_similarity, groups, a.min_margin)
+        iset = InstructionSet(texts, a.match, a.min_similarity, groups, a.min_margin,
+                              side_roles=not a.no_side_roles)
     except (OSError, ValueError) as e:
         print(f"instruction_set: error: {e}", file=sys.stderr)
         return 2
     path = write_instruction_set(planner, iset)
     print(f"instruction_set: wrote {path}: {len(texts)} instructions in {len(set(groups))} "
-          f"meanings, match {a.match}, min similarity {a.min_similarity}, min margin {a.min_margin}")
+          f"meanings, match {a.match}, min similarity {a.min_similarity}, min margin {a.min_margin}, side roles {not a.no_side_roles}")
     return 0
 
 
