@@ -341,3 +341,30 @@ def test_inproc_episode_with_a_refused_instruction_fails_without_moving(trained,
     assert not r.success and r.duration_s == 0.0
     assert "not a trained instruction" in r.extra["instruction_refused"]
     assert r.action_rate_hz is None and r.jerk_rms_rad_s3 is None
+
+
+@pytest.mark.slow
+def test_inproc_episode_records_how_the_planner_understood_a_paraphrase(trained, tmp_path):
+    import shutil
+
+    from vla_action_expert.policy import ActionExpertPolicy
+    from vla_common.config import load_robot_config
+    from vla_planner.backbone import load_backbone
+    from vla_planner.instruction_match import InstructionSet, write_instruction_set
+    from vla_sim.factory import make_env
+    from vla_tools.training_rollout import InprocStack, RolloutConfig
+    _, out, _ = trained
+    models = tmp_path / "models"
+    shutil.copytree(out, models)
+    write_instruction_set(models / "planner", InstructionSet(("pick up the green cube",), "nearest"))
+    cfg = load_robot_config("franka", "sim")
+    env = make_env(cfg)
+    try:
+        stack = InprocStack(env, load_backbone(models / "planner", cfg.cameras),
+                            ActionExpertPolicy.from_pretrained(models / "action_expert"))
+        r = stack.run_episode("pick_cube", 100000, "please pick up the green cube",
+                              RolloutConfig(mode="async", max_duration_s=0.2, image_size_px=64))
+    finally:
+        env.close()
+    assert r.duration_s > 0.0 and "instruction_refused" not in r.extra
+    assert "understood as 'pick up the green cube'" in r.extra["planner_message"]

@@ -276,6 +276,7 @@ def _episode(mon: EvalMonitor, launcher, task: str, seed: int, instruction: str 
     mon.begin_episode()
     t0 = mon.now_s()
     w0 = time.monotonic()
+    planner_message = None
     if planner_srv is not None:  # the episode starts here: the planner's answer says if it
         # will act on the text (the topic below then reaches it unchanged, and System 1's inline planner)
         from vla_interfaces.srv import SetInstruction
@@ -284,6 +285,7 @@ def _episode(mon: EvalMonitor, launcher, task: str, seed: int, instruction: str 
         if not fut.result().success:  # no latent will come: the arm holds; nothing to measure
             # (the caller sets the mode)
             return EpisodeResult.refused(task, seed, text, "", fut.result().message, "ros").to_json()
+        planner_message = fut.result().message  # how the planner understood the text
     mon.instruction_pub.publish(String(data=text))
     success_at = None
     while True:
@@ -317,4 +319,4 @@ def _episode(mon: EvalMonitor, launcher, task: str, seed: int, instruction: str 
             "s1_compute_ms_p50": float(np.median(s1)) if s1 else float("nan"),
             "s2_compute_ms_p50": float(np.median(s2)) if s2 else float("nan"),
             "extra": {"backend": "ros", "wall_s": round(time.monotonic() - w0, 2),
-                      "lifted_objects": st.get("lifted_objects")}}
+                      "lifted_objects": st.get("lifted_objects"), "planner_message": planner_message}}

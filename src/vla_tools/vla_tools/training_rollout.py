@@ -295,7 +295,8 @@ class InprocStack:
             s2_compute_ms_p50=float(np.median(s2_ms)) if s2_ms else float("nan"),
             s1_compute_ms_p50=float(np.median(s1_ms)) if s1_ms else float("nan"),
             extra={"wrong_objects": lifted_wrong, "lifted_objects": env.lifted_objects(),
-                   "backend": "inproc", "execution_strategy": ecfg.strategy})
+                   "backend": "inproc", "execution_strategy": ecfg.strategy,
+                   "planner_message": msg})  # how the planner understood the text
 
 
 JERK_SAMPLE_PERIOD_S = 0.02  # joint samples for the jerk figure: 50 Hz, as the graph resamples
