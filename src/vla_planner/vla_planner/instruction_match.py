@@ -58,6 +58,8 @@ class InstructionSet:
             raise ValueError(f"min_similarity must be in [-1, 1], got {self.min_similarity}")
         if not (math.isfinite(self.min_margin) and 0.0 <= self.min_margin <= 2.0):
             raise ValueError(f"min_margin must be in [0, 2], got {self.min_margin}")
+        if not isinstance(self.side_roles, bool):
+            raise ValueError(f"side_roles must be true or false, got {self.side_roles!r}")
         if not self.instructions or not all(isinstance(s, str) and s.strip() for s in self.instructions):
             raise ValueError("instructions must be a non-empty list of non-empty strings")
         if self.groups and len(self.groups) != len(self.instructions):
@@ -118,7 +120,7 @@ def read_instruction_set(ckpt_dir: str | os.PathLike) -> InstructionSet | None:
                               float(raw.get("min_similarity", 0.5)),
                               tuple(int(g) for g in raw.get("groups", ())),
                               float(raw.get("min_margin", 0.03)),
-                              _json_bool(raw.get("side_roles", True), "side_roles"))
+                              raw.get("side_roles", True))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path}: {e}") from e
 
@@ -195,12 +197,6 @@ class InstructionMatcher:
         if len(self._cache) < 1024:
             self._cache[text] = out
         return out
-
-
-def _json_bool(v, name: str) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError(f"{name} must be true or false, got {v!r}")
-    return v
 
 
 def _unit_rows(x: np.ndarray, n: int) -> np.ndarray:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 
-SIDES = ("left", "right")
 _OPPOSITE = {"left": "right", "right": "left"}
 _SOURCE_CUES = frozenset({"from"})
 _DESTINATION_CUES = frozenset({"to", "into", "onto", "toward", "towards"})

@@ -312,11 +312,9 @@ def test_instruction_set_cli_without_training_metadata_is_a_clear_error(tmp_path
     assert "training.json" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_inproc_episode_with_a_refused_instruction_fails_without_moving(trained, tmp_path):
-    """A planner checkpoint that accepts only its trained phrasings refuses another text: the
-    in-process episode ends at once as a failure naming the reason, as the graph's planner node
-    refuses it (no latent, the arm holds)."""
+def _inproc_episode_with_instructions(trained, tmp_path, match: str, text: str, duration_s: float):
+    """One in-process Franka episode of the trained checkpoint, whose planner knows only
+    "pick up the green cube" (``match``: exact / nearest), given ``text``."""
     import shutil
 
     from vla_action_expert.policy import ActionExpertPolicy
@@ -328,16 +326,24 @@ def test_inproc_episode_with_a_refused_instruction_fails_without_moving(trained,
     _, out, _ = trained
     models = tmp_path / "models"
     shutil.copytree(out, models)
-    write_instruction_set(models / "planner", InstructionSet(("pick up the green cube",), "exact"))
+    write_instruction_set(models / "planner", InstructionSet(("pick up the green cube",), match))
     cfg = load_robot_config("franka", "sim")
     env = make_env(cfg)
     try:
         stack = InprocStack(env, load_backbone(models / "planner", cfg.cameras),
                             ActionExpertPolicy.from_pretrained(models / "action_expert"))
-        r = stack.run_episode("pick_cube", 100000, "please juggle three cubes",
-                              RolloutConfig(mode="async", max_duration_s=0.6, image_size_px=64))
+        return stack.run_episode("pick_cube", 100000, text,
+                                 RolloutConfig(mode="async", max_duration_s=duration_s, image_size_px=64))
     finally:
         env.close()
+
+
+@pytest.mark.slow
+def test_inproc_episode_with_a_refused_instruction_fails_without_moving(trained, tmp_path):
+    """A planner checkpoint that accepts only its trained phrasings refuses another text: the
+    in-process episode ends at once as a failure naming the reason, as the graph's planner node
+    refuses it (no latent, the arm holds)."""
+    r = _inproc_episode_with_instructions(trained, tmp_path, "exact", "please juggle three cubes", 0.6)
     assert not r.success and r.duration_s == 0.0
     assert "not a trained instruction" in r.extra["instruction_refused"]
     assert r.action_rate_hz is None and r.jerk_rms_rad_s3 is None
@@ -345,26 +351,6 @@ def test_inproc_episode_with_a_refused_instruction_fails_without_moving(trained,
 
 @pytest.mark.slow
 def test_inproc_episode_records_how_the_planner_understood_a_paraphrase(trained, tmp_path):
-    import shutil
-
-    from vla_action_expert.policy import ActionExpertPolicy
-    from vla_common.config import load_robot_config
-    from vla_planner.backbone import load_backbone
-    from vla_planner.instruction_match import InstructionSet, write_instruction_set
-    from vla_sim.factory import make_env
-    from vla_tools.training_rollout import InprocStack, RolloutConfig
-    _, out, _ = trained
-    models = tmp_path / "models"
-    shutil.copytree(out, models)
-    write_instruction_set(models / "planner", InstructionSet(("pick up the green cube",), "nearest"))
-    cfg = load_robot_config("franka", "sim")
-    env = make_env(cfg)
-    try:
-        stack = InprocStack(env, load_backbone(models / "planner", cfg.cameras),
-                            ActionExpertPolicy.from_pretrained(models / "action_expert"))
-        r = stack.run_episode("pick_cube", 100000, "please pick up the green cube",
-                              RolloutConfig(mode="async", max_duration_s=0.2, image_size_px=64))
-    finally:
-        env.close()
+    r = _inproc_episode_with_instructions(trained, tmp_path, "nearest", "please pick up the green cube", 0.2)
     assert r.duration_s > 0.0 and "instruction_refused" not in r.extra
     assert "understood as 'pick up the green cube'" in r.extra["planner_message"]

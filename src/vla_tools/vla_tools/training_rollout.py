@@ -322,9 +322,9 @@ def make_inproc_stack(robot: str, planner_dir, expert_dir, controller: bool = Tr
 
     cfg = load_robot_config(robot, "sim")
     node_cfg = node_config(ActionExpertNodeConfig, "vla_action_expert", robot, "sim")
-    env = make_env(cfg)
     bb = load_backbone(planner_dir, cfg.cameras, robot=robot)
     pol = ActionExpertPolicy.from_pretrained(expert_dir, cfg.command_names, bb.latent_dim)
+    env = make_env(cfg)  # last: a bad checkpoint leaves no simulator open
     factory = None
     if controller:
         from vla_controller.config_file import make_controller
