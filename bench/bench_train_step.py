@@ -11,7 +11,10 @@ the steps per second they add up to: what a `--max-minutes` budget buys here.
 Demonstrations: `--demos` (default `data/demos/<robot>_<task>`); when it is missing, a few are
 recorded into a temporary directory first with `vla_sim.record_demos` (about a second each).
 
-  .venv/bin/python bench/bench_train_step.py [--robot franka] [--steps 100] [--threads 2]
+`--token-grid N` measures the what-if of N x N image tokens per camera instead of the
+checkpoint's (the fusion transformer's cost grows with them).
+
+  .venv/bin/python bench/bench_train_step.py [--robot franka] [--steps 100] [--threads 2] [--token-grid 4]
 """
 from __future__ import annotations
 
@@ -49,6 +52,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch threads (train_default's default)")
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=4)
+    ap.add_argument("--token-grid", type=int, default=0,
+                    help="what-if: image tokens per camera side instead of the checkpoint's")
     a = ap.parse_args()
 
     import torch
@@ -70,6 +75,9 @@ def main() -> int:
     except (OSError, ValueError, TypeError) as e:
         print(f"bench_train_step: error: configs under {models}: {e}", file=sys.stderr)
         return 2
+    if a.token_grid:
+        import dataclasses
+        pcfg = dataclasses.replace(pcfg, token_grid=a.token_grid)
     robot = load_robot_config(a.robot, "sim")
     names, cams = tuple(robot.command_names), tuple(robot.cameras)
     task = TASK[a.robot]
@@ -118,13 +126,14 @@ def main() -> int:
             total.append(t4 - t0)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"=== training step, {a.robot} ({models}), {a.threads} torch thread(s), batch "
-          f"{a.frames} observations x {a.repeats} chunks, {n_params} parameters, "
+          f"{a.frames} observations x {a.repeats} chunks, token grid {pcfg.token_grid}, "
+          f"{n_params} parameters, "
           f"{len(eps)} episodes, {a.steps} steps")
     for k, v in parts.items():
         print(f"  {k:<10} {pct(v)}")
     print(f"  {'step':<10} {pct(total)}  -> {1.0 / np.mean(total):.1f} steps/s, "
           f"{3600.0 / np.mean(total):.0f} steps/hour")
-    print(json.dumps({"robot": a.robot, "threads": a.threads,
+    print(json.dumps({"robot": a.robot, "threads": a.threads, "token_grid": pcfg.token_grid,
                       "step_ms_p50": round(float(np.percentile(total, 50)) * 1e3, 2),
                       "steps_per_s": round(1.0 / float(np.mean(total)), 2)}))
     if tmp is not None:
