@@ -19,6 +19,7 @@ checkpoint's (the fusion transformer's cost grows with them).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -50,8 +51,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (train_default's default)")
-    ap.add_argument("--frames", type=int, default=16)
-    ap.add_argument("--repeats", type=int, default=4)
+    ap.add_argument("--frames", type=int, default=None, help="default: train_default's")
+    ap.add_argument("--repeats", type=int, default=None, help="default: train_default's")
     ap.add_argument("--token-grid", type=int, default=0,
                     help="what-if: image tokens per camera side instead of the checkpoint's")
     a = ap.parse_args()
@@ -64,8 +65,11 @@ def main() -> int:
     from vla_planner.embedded import EmbeddedPlannerConfig
     from vla_tools.training_data import (BatchConfig, DemoSampler, EmbeddingTable, aux_stats,
                                          grasp_columns, instruction_variants, load_demos)
+    from vla_tools.train_default import parse_args as trainer_defaults
     from vla_tools.training_model import DualSystem, norm_from_episodes
 
+    t = trainer_defaults([])  # the trainer's batch, noise, delay and loss settings: one source
+    frames, repeats = a.frames or t.frames, a.repeats or t.repeats
     torch.set_num_threads(a.threads)
     repo = find_config_dir().parent
     models = Path(a.models) if a.models else repo / "models" / a.robot
@@ -76,7 +80,6 @@ def main() -> int:
         print(f"bench_train_step: error: configs under {models}: {e}", file=sys.stderr)
         return 2
     if a.token_grid:
-        import dataclasses
         pcfg = dataclasses.replace(pcfg, token_grid=a.token_grid)
     robot = load_robot_config(a.robot, "sim")
     names, cams = tuple(robot.command_names), tuple(robot.cameras)
@@ -92,18 +95,19 @@ def main() -> int:
                         "--no-progress"], check=True, stdout=subprocess.DEVNULL)
     eps = load_demos([demos], cams, names, pcfg.image_size_px, grasp_columns(robot),
                      max_episodes=a.episodes, progress=False)
-    variants = [instruction_variants(e, False) for e in eps]
+    variants = [instruction_variants(e, t.extra_phrasings) for e in eps]
     table = EmbeddingTable([s for v in variants for s in v])
     wrist_idx = tuple(cams.index(c) for c in ecfg.wrist_camera_names()) \
         if ecfg.wrist_image_size else ()
-    bc = BatchConfig(frames=a.frames, repeats=a.repeats, horizon=ecfg.horizon,
-                     step_period_s=ecfg.step_period_s, delay_min_s=0.1, delay_max_s=0.3,
-                     extra_phrasings=False, wrist_camera_indices=wrist_idx)
+    bc = BatchConfig(frames=frames, repeats=repeats, horizon=ecfg.horizon,
+                     step_period_s=ecfg.step_period_s, delay_min_s=t.delay_min_s,
+                     delay_max_s=t.delay_max_s, extra_phrasings=t.extra_phrasings,
+                     wrist_camera_indices=wrist_idx)
     sampler = DemoSampler(eps, table, bc)
     stats = aux_stats(np.stack([e.aux for e in eps]), np.stack([e.aux_mask for e in eps]))
     model = DualSystem(pcfg, ecfg, norm_from_episodes(names, eps), stats)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, fused=True)
     rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
     parts: dict[str, list[float]] = {"sample": [], "forward": [], "backward": [], "optimizer": []}
     total: list[float] = []
@@ -111,8 +115,8 @@ def main() -> int:
         t0 = time.perf_counter()
         batch = sampler.sample(rng)
         t1 = time.perf_counter()
-        ls = model.losses(batch, table.table, gen, 0.02, 3, 0.0)
-        loss = ls["flow"] + 2.0 * ls["aux"]
+        ls = model.losses(batch, table.table, gen, t.state_noise, t.image_shift_px, t.text_noise_std)
+        loss = ls["flow"] + t.aux_weight * ls["aux"]
         t2 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -126,7 +130,7 @@ def main() -> int:
             total.append(t4 - t0)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"=== training step, {a.robot} ({models}), {a.threads} torch thread(s), batch "
-          f"{a.frames} observations x {a.repeats} chunks, token grid {pcfg.token_grid}, "
+          f"{frames} observations x {repeats} chunks, token grid {pcfg.token_grid}, "
           f"{n_params} parameters, "
           f"{len(eps)} episodes, {a.steps} steps")
     for k, v in parts.items():
