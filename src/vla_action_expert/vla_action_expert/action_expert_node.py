@@ -31,7 +31,7 @@ from vla_action_expert.sync_cycle import SyncCycle
 from vla_common.config import find_config_dir
 from vla_common.ros_node_base import ERROR, OK, WARN, StackNode, run_node
 from vla_common.ros_params import declare_config
-from vla_common.ros_qos import SENSOR, STREAM
+from vla_common.ros_qos import SENSOR, STREAM, stream_pub
 from vla_common.ros_time import s_to_stamp, stamp_to_s
 from vla_common.worker import TriggeredWorker
 from vla_interfaces.msg import ActionChunk, ActionStep, Latent
@@ -117,7 +117,8 @@ class ActionExpertNode(StackNode):
                 cfg.executor_config(), cfg.stream_rt_priority))
             log.info(f"stream process pid {self.remote.pid}")
             return
-        self.action_pub = self.create_publisher(ActionStep, self.topics.action, STREAM)
+        self.action_pub = self.create_publisher(ActionStep, self.topics.action,
+                                                 stream_pub(self.stream_rate_hz))
         if wall and cfg.stream_process:
             log.info("stream_process is not used with inline_planner (the stream tick triggers "
                      "the blocking call)")

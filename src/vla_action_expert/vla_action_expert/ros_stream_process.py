@@ -111,7 +111,7 @@ def child_main(fd: int, parent_pid: int, spec: StreamSpec) -> int:
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     import rclpy  # noqa: PLC0415 - only the child talks ROS
-    from vla_common.ros_qos import STREAM  # noqa: PLC0415
+    from vla_common.ros_qos import stream_pub  # noqa: PLC0415
     from vla_common.ros_time import s_to_stamp  # noqa: PLC0415
     from vla_interfaces.msg import ActionStep  # noqa: PLC0415
 
@@ -119,7 +119,7 @@ def child_main(fd: int, parent_pid: int, spec: StreamSpec) -> int:
     worker = StreamWorker(spec)
     rclpy.init(args=[])
     node = rclpy.create_node(spec.node_name + "_stream")
-    pub = node.create_publisher(ActionStep, spec.topic, STREAM)
+    pub = node.create_publisher(ActionStep, spec.topic, stream_pub(spec.rate_hz))
     log = node.get_logger()
     names = list(spec.names)
     # after rclpy.init, so the middleware's own threads keep normal scheduling
