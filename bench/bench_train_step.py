@@ -66,7 +66,8 @@ def main() -> int:
     from vla_tools.training_data import (BatchConfig, DemoSampler, EmbeddingTable, aux_stats,
                                          grasp_columns, instruction_variants, load_demos)
     from vla_tools.train_default import parse_args as trainer_defaults
-    from vla_tools.training_model import DualSystem, norm_from_episodes
+    from vla_tools.training_model import (DualSystem, apply_gradients, make_optimizer,
+                                          norm_from_episodes, parameter_groups, total_loss)
 
     t = trainer_defaults([])  # the trainer's batch, noise, delay and loss settings: one source
     frames, repeats = a.frames or t.frames, a.repeats or t.repeats
@@ -107,7 +108,7 @@ def main() -> int:
     stats = aux_stats(np.stack([e.aux for e in eps]), np.stack([e.aux_mask for e in eps]))
     model = DualSystem(pcfg, ecfg, norm_from_episodes(names, eps), stats)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, fused=True)
+    opt = make_optimizer(parameter_groups(model, t.lr, t.planner_lr_scale), t.weight_decay)
     rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
     parts: dict[str, list[float]] = {"sample": [], "forward": [], "backward": [], "optimizer": []}
     total: list[float] = []
@@ -116,13 +117,12 @@ def main() -> int:
         batch = sampler.sample(rng)
         t1 = time.perf_counter()
         ls = model.losses(batch, table.table, gen, t.state_noise, t.image_shift_px, t.text_noise_std)
-        loss = ls["flow"] + t.aux_weight * ls["aux"]
+        loss = total_loss(ls, t.aux_weight)
         t2 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         t3 = time.perf_counter()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        apply_gradients(model, opt)
         t4 = time.perf_counter()
         if i >= a.warmup:
             for k, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):

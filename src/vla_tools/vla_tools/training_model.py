@@ -104,6 +104,34 @@ class DualSystem(nn.Module):
                 (Path(d) / "training.json").write_text(json.dumps(extra, indent=2, default=str) + "\n")
 
 
+GRAD_CLIP_NORM = 1.0  # max global L2 norm of one step's gradient
+
+
+def parameter_groups(model: DualSystem, lr: float, planner_lr_scale: float) -> list[dict]:
+    """Optimizer groups: System 2 at ``lr * planner_lr_scale``; System 1 and the auxiliary head
+    at ``lr``."""
+    head = list(model.aux_head.parameters()) if model.aux_head is not None else []
+    return [{"params": list(model.planner.parameters()), "lr": lr * planner_lr_scale},
+            {"params": list(model.expert.parameters()) + head, "lr": lr}]
+
+
+def make_optimizer(groups: list[dict], weight_decay: float) -> torch.optim.AdamW:
+    """AdamW, fused: one kernel over all parameters instead of ~15 small ops each (about 6 of the
+    ~115 ms of a one-thread step here); same update rule, the state dict is interchangeable."""
+    return torch.optim.AdamW(groups, weight_decay=weight_decay, fused=True)
+
+
+def total_loss(losses: dict[str, torch.Tensor], aux_weight: float) -> torch.Tensor:
+    """The trained objective: flow-matching loss + ``aux_weight`` x auxiliary loss."""
+    return losses["flow"] + aux_weight * losses["aux"]
+
+
+def apply_gradients(model: nn.Module, opt: torch.optim.Optimizer) -> None:
+    """Clip the accumulated gradient to ``GRAD_CLIP_NORM`` and take one optimizer step."""
+    torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
+    opt.step()
+
+
 @torch.no_grad()
 def whiten_text_projection(proj: nn.Linear, table: torch.Tensor, max_components: int = 32,
                            eps: float = 1e-3) -> int:
