@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark what a stalled recorder loses from a fast reliable stream, per publisher history.
 
-A publisher process-local node streams a small message at ``--rate-hz`` (the 200 Hz action
+A publisher node in this process streams a small message at ``--rate-hz`` (the 200 Hz action
 stream) next to a ``--payload-kb`` message at ``--payload-hz`` (camera-sized, so the recorder's
 transport queue overflows while it is stopped); the recorder node (its own process) is frozen
 with SIGSTOP ``--stalls`` x ``--stall-s``. Printed per publisher QoS: published / received /
@@ -12,7 +12,7 @@ written / lost upstream of the fast stream (the recorder's own report).
 from __future__ import annotations
 
 import argparse
-import re
+import json
 import signal
 import subprocess
 import sys
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from vla_common.testing import claim_domain_id, graph_env
+from vla_tools.bags.reader import BagReader
 
 FAST, BIG = "/stall_bench/fast", "/stall_bench/big"
 
@@ -32,9 +33,10 @@ def run_once(qos_name: str, args, tmp: Path) -> dict:
     from vla_common.ros_qos import STREAM, stream_pub
     qos = {"STREAM": STREAM, f"stream_pub({args.rate_hz:g})": stream_pub(args.rate_hz)}[qos_name]
     dom = claim_domain_id()
+    bag = tmp / qos_name.replace("(", "_").replace(")", "")
     rec = subprocess.Popen(
         [sys.executable, "-m", "vla_tools.bags.recorder_node", "--ros-args",
-         "-p", f"output_dir:={tmp / qos_name.replace('(', '_').replace(')', '')}",
+         "-p", f"output_dir:={bag}",
          "-p", "use_sim_time:=false", "-p", "exclude_topics:=['*']",
          "-p", f"extra_topics:=['{FAST}:std_msgs/msg/String','{BIG}:std_msgs/msg/String']"],
         env=graph_env(dom), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -82,13 +84,13 @@ def run_once(qos_name: str, args, tmp: Path) -> dict:
             rec.wait()
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
-    m = re.search(rf"{re.escape(FAST)}\s+received\s+(\d+)\s+written\s+(\d+)\s+lost upstream\s+(\d+)",
-                  out)
-    if m is None:
-        raise RuntimeError(f"no report line for {FAST} in the recorder output:\n{out[-2000:]}")
-    received, written, lost = map(int, m.groups())
-    return {"qos": qos_name, "depth": qos.depth, "published": sent, "received": received,
-            "written": written, "lost_upstream": lost}
+    meta = BagReader(bag).metadata or {}
+    report = (meta.get("custom_data") or {}).get("vla_recorder")
+    if report is None:  # the recorder's own counts, stored in the bag's metadata
+        raise RuntimeError(f"no recorder report in {bag}/metadata.yaml:\n{out[-2000:]}")
+    c = json.loads(report)["topics"][FAST]
+    return {"qos": qos_name, "depth": qos.depth, "published": sent, "received": c["received"],
+            "written": c["written"], "lost_upstream": c["lost_upstream"]}
 
 
 def main() -> int:
